@@ -1,0 +1,26 @@
+"""Shared test settings: the TensorFlow backend, quiet logs, and the real-data switch."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def bc5cdr_dir() -> Path:
+    """The real BC5CDR-disease folder, or skip: CI sets BC5CDR_DIR, a fresh laptop may not."""
+    value = os.environ.get("BC5CDR_DIR")
+    if not value:
+        pytest.skip("BC5CDR_DIR is not set: point it at a folder with train/devel/test.tsv")
+    folder = Path(value)
+    if not (folder / "test.tsv").is_file():
+        pytest.skip(f"BC5CDR_DIR={value} has no test.tsv")
+    return folder
