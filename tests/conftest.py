@@ -24,3 +24,11 @@ def bc5cdr_dir() -> Path:
     if not (folder / "test.tsv").is_file():
         pytest.skip(f"BC5CDR_DIR={value} has no test.tsv")
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random BERT fine-tuned for a few steps, saved as a complete model folder."""
+    from tests.tiny import train_tiny_model
+
+    return train_tiny_model(tmp_path_factory.mktemp("models") / "tiny")

@@ -1,0 +1,185 @@
+"""A trained model as one self-contained folder.
+
+```
+model.json          labels, casing, window settings, backbone config, training settings,
+                    data hashes, metrics, library versions, version id and parent
+vocab.txt           the encoder's WordPiece vocabulary
+model.weights.h5    the classifier's weights (backbone included)
+```
+Loading needs nothing else: the backbone is rebuilt from its config and the weights
+filled in, so no encoder download or package is needed to serve a trained model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata as package_metadata
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from tagger.model import build_token_classifier
+from tagger.tokenization import WordPieceEncoder
+from tagger.windows import WindowSettings
+
+FORMAT = "disease-tagger-model/1"
+METADATA_FILE = "model.json"
+VOCAB_FILE = "vocab.txt"
+WEIGHTS_FILE = "model.weights.h5"
+REQUIRED_FILES = (METADATA_FILE, VOCAB_FILE, WEIGHTS_FILE)
+RECORDED_PACKAGES = ("keras", "keras-hub", "tensorflow", "jax", "torch", "tokenizers", "numpy")
+
+
+class ModelFolderError(ValueError):
+    """A model folder that is missing, incomplete or corrupt; the message names the fix."""
+
+
+@dataclass
+class ModelMetadata:
+    """Everything in `model.json` besides the weights and vocabulary."""
+
+    labels: list[str]
+    lowercase: bool
+    backbone_config: dict[str, Any]
+    windows: WindowSettings
+    dropout: float = 0.1
+    decoder: str = "viterbi"
+    encoder_source: str = ""
+    training: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    version: str = ""
+    parent: str | None = None
+    created: str = ""
+    libraries: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        content = asdict(self)
+        content["windows"] = asdict(self.windows)
+        return {"format": FORMAT, **content}
+
+    @classmethod
+    def from_json(cls, content: dict[str, Any]) -> ModelMetadata:
+        content = dict(content)
+        content.pop("format", None)
+        content["windows"] = WindowSettings(**content["windows"])
+        return cls(**content)
+
+
+@dataclass
+class LoadedModel:
+    model: keras.Model
+    encoder: WordPieceEncoder
+    metadata: ModelMetadata
+    folder: Path
+
+
+def new_version_id() -> str:
+    """Sortable and unique: UTC time plus a random suffix."""
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version(), "keras_backend": keras.backend.backend()}
+    for package in RECORDED_PACKAGES:
+        try:
+            versions[package] = package_metadata.version(package)
+        except package_metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def save_model_folder(
+    model: keras.Model, vocab_path: str | Path, metadata: ModelMetadata, folder: str | Path
+) -> Path:
+    """Write the folder next to its destination, then rename it into place.
+
+    A crash part-way leaves only a hidden temporary folder, never a half-written model.
+    An existing folder at `folder` is replaced.
+    """
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    metadata.version = metadata.version or new_version_id()
+    metadata.created = metadata.created or datetime.now(UTC).isoformat(timespec="seconds")
+    metadata.libraries = metadata.libraries or library_versions()
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
+    try:
+        model.save_weights(staging / WEIGHTS_FILE)
+        shutil.copyfile(vocab_path, staging / VOCAB_FILE)
+        (staging / METADATA_FILE).write_text(
+            json.dumps(metadata.to_json(), indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
+        if folder.exists():
+            retired = folder.with_name(f".{folder.name}.old-{uuid.uuid4().hex[:6]}")
+            os.replace(folder, retired)
+            os.replace(staging, folder)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.replace(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return folder
+
+
+def read_metadata(folder: str | Path) -> ModelMetadata:
+    folder = Path(folder)
+    check_model_folder(folder)
+    try:
+        content = json.loads((folder / METADATA_FILE).read_text(encoding="utf-8"))
+        if content.get("format") != FORMAT:
+            raise ModelFolderError(
+                f"{folder / METADATA_FILE}: format {content.get('format')!r} is not {FORMAT!r}; "
+                "retrain the model with this version of the tagger"
+            )
+        return ModelMetadata.from_json(content)
+    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as error:
+        raise ModelFolderError(
+            f"{folder / METADATA_FILE} is corrupt ({error}); retrain or restore the folder"
+        ) from None
+
+
+def check_model_folder(folder: Path) -> None:
+    if not folder.is_dir():
+        raise ModelFolderError(
+            f"{folder}: no model folder here; train one with "
+            f"`python -m training.train --out {folder}`"
+        )
+    missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
+    if missing:
+        raise ModelFolderError(
+            f"{folder}: incomplete model folder, missing {', '.join(missing)}; "
+            "it was not fully written: retrain or restore it"
+        )
+
+
+def load_model_folder(folder: str | Path) -> LoadedModel:
+    """Rebuild the classifier from `model.json` and fill in its weights."""
+    import keras_hub
+
+    folder = Path(folder)
+    metadata = read_metadata(folder)
+    backbone = keras_hub.models.BertBackbone.from_config(metadata.backbone_config)
+    model = build_token_classifier(backbone, len(metadata.labels), dropout=metadata.dropout)
+    try:
+        model.load_weights(folder / WEIGHTS_FILE)
+    except Exception as error:  # h5py and Keras raise many types for a damaged file
+        raise ModelFolderError(
+            f"{folder / WEIGHTS_FILE} cannot be loaded ({type(error).__name__}: {error}); "
+            "the file is damaged or from another model: retrain or restore it"
+        ) from None
+    encoder = WordPieceEncoder.from_vocab_file(folder / VOCAB_FILE, lowercase=metadata.lowercase)
+    if len(encoder.vocab) != metadata.backbone_config.get("vocabulary_size"):
+        raise ModelFolderError(
+            f"{folder / VOCAB_FILE} has {len(encoder.vocab)} tokens but the backbone expects "
+            f"{metadata.backbone_config.get('vocabulary_size')}: the folder mixes two models"
+        )
+    return LoadedModel(model, encoder, metadata, folder)

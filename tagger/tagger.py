@@ -1,0 +1,135 @@
+"""The `Tagger` API: load a trained model folder, tag raw text or pre-split words.
+
+Example:
+    >>> tagger = Tagger.load("models/default")  # doctest: +SKIP
+    >>> for span in tagger.tag("Cocaine-induced seizures in two patients."):  # doctest: +SKIP
+    ...     print(span.start, span.end, span.text, span.label, round(span.score, 2))
+    16 24 seizures Disease 0.98
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tagger.decoding import get_decoder, spans_from_labels
+from tagger.device import describe_device
+from tagger.model_folder import LoadedModel, load_model_folder
+from tagger.predict import Progress, WordPredictor
+from tagger.text import TextSentence, split_text
+
+WordLabels = tuple[tuple[str, ...], tuple[float, ...]]
+
+
+@dataclass(frozen=True)
+class Span:
+    """An entity mention: `text == original[start:end]`; `score` in [0, 1]."""
+
+    start: int
+    end: int
+    text: str
+    label: str
+    score: float
+    sentence: int
+
+
+@dataclass(frozen=True)
+class TaggedSentence:
+    """One sentence of a tagged text: words, their offsets, IOB2 labels and confidences."""
+
+    words: tuple[str, ...]
+    offsets: tuple[tuple[int, int], ...]
+    start: int
+    end: int
+    labels: tuple[str, ...]
+    scores: tuple[float, ...]
+
+
+class Tagger:
+    """A trained disease tagger, ready to tag text and BIO data."""
+
+    def __init__(self, loaded: LoadedModel, *, batch_size: int = 64) -> None:
+        self.model = loaded.model
+        self.folder = loaded.folder
+        self.info = loaded.metadata
+        self.labels = list(loaded.metadata.labels)
+        self._decode = get_decoder(loaded.metadata.decoder)
+        self._predictor = WordPredictor(
+            loaded.model, loaded.encoder, loaded.metadata.windows, batch_size=batch_size
+        )
+
+    @classmethod
+    def load(cls, model_dir: str | Path, *, batch_size: int = 64) -> Tagger:
+        return cls(load_model_folder(model_dir), batch_size=batch_size)
+
+    @property
+    def version(self) -> str:
+        return self.info.version
+
+    @property
+    def device(self) -> str:
+        return describe_device()
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self.info.to_json()
+
+    def tag_words(
+        self,
+        sentences: Sequence[Sequence[str]],
+        *,
+        batch_size: int | None = None,
+        progress: Progress | None = None,
+    ) -> list[WordLabels]:
+        """Valid IOB2 labels and a confidence for every word of every sentence."""
+        if batch_size is not None:
+            self._predictor.batch_size = batch_size
+        probabilities = self._predictor.probabilities(sentences, progress=progress)
+        return [self._decode_sentence(rows) for rows in probabilities]
+
+    def _decode_sentence(self, rows: np.ndarray) -> WordLabels:
+        path = self._decode(rows, self.labels)
+        labels = tuple(self.labels[index] for index in path)
+        scores = tuple(float(rows[position, index]) for position, index in enumerate(path))
+        return labels, scores
+
+    def analyze_many(
+        self, texts: Sequence[str], *, progress: Progress | None = None
+    ) -> list[list[TaggedSentence]]:
+        """Sentences of each text with labels; all texts share the same batches."""
+        split = [split_text(text) for text in texts]
+        flat: list[TextSentence] = [sentence for sentences in split for sentence in sentences]
+        predictions = self.tag_words([sentence.words for sentence in flat], progress=progress)
+        tagged = iter(
+            TaggedSentence(s.words, s.offsets, s.start, s.end, labels, scores)
+            for s, (labels, scores) in zip(flat, predictions, strict=True)
+        )
+        return [[next(tagged) for _ in sentences] for sentences in split]
+
+    def analyze(self, text: str) -> list[TaggedSentence]:
+        return self.analyze_many([text])[0]
+
+    def tag_many(
+        self, texts: Sequence[str], *, progress: Callable[[int, int], None] | None = None
+    ) -> list[list[Span]]:
+        """Spans of each text, character offsets into that text."""
+        analyzed = self.analyze_many(texts, progress=progress)
+        return [spans_of(text, sentences) for text, sentences in zip(texts, analyzed, strict=True)]
+
+    def tag(self, text: str) -> list[Span]:
+        return self.tag_many([text])[0]
+
+
+def spans_of(text: str, sentences: Sequence[TaggedSentence]) -> list[Span]:
+    """Character spans of the entities in tagged sentences of `text`."""
+    spans: list[Span] = []
+    for index, sentence in enumerate(sentences):
+        for word_span in spans_from_labels(sentence.labels, sentence.scores):
+            start = sentence.offsets[word_span.start][0]
+            end = sentence.offsets[word_span.end - 1][1]
+            spans.append(Span(start, end, text[start:end], word_span.label, word_span.score, index))
+    return spans

@@ -1,0 +1,125 @@
+"""Training windows and shuffled, length-bucketed batches for `model.fit`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+
+from tagger.bio import Sentence
+from tagger.model import IGNORE_INDEX
+from tagger.tokenization import WordPieceEncoder
+from tagger.windows import (
+    Window,
+    WindowSettings,
+    bucket_length,
+    build_window,
+    pad_batch,
+    split_oversized,
+    training_targets,
+)
+
+
+def training_windows(
+    sentences: Sequence[Sentence], encoder: WordPieceEncoder, settings: WindowSettings
+) -> list[Window]:
+    """Windows whose targets are chunks of at most `max_words` words, never cut inside an entity."""
+    corpus = encoder.encode_sentences([sentence.words for sentence in sentences])
+    windows: list[Window] = []
+    for index, sentence in enumerate(sentences):
+        for chunk in training_targets(index, sentence.labels, settings.max_words):
+            for target in split_oversized(chunk, corpus[index], settings.max_tokens):
+                windows.append(
+                    build_window(target, corpus, settings, encoder.cls_id, encoder.sep_id)
+                )
+    return windows
+
+
+def window_labels(
+    window: Window, sentence: Sentence, label_ids: dict[str, int], length: int
+) -> np.ndarray:
+    """`(length,)` label ids: the target words' first pieces, IGNORE_INDEX elsewhere."""
+    labels = np.full(length, IGNORE_INDEX, dtype=np.int32)
+    target = window.target
+    words = sentence.labels[target.start : target.end]
+    labels[window.label_positions] = [label_ids[label] for label in words]
+    return labels
+
+
+class WindowBatches(keras.utils.PyDataset):
+    """Batches of similar-length windows, reshuffled every epoch.
+
+    Windows are shuffled, grouped into pools of `pool_batches` batches, sorted by length
+    inside a pool and cut into batches, whose order is shuffled again: little padding,
+    yet every epoch sees different batch compositions.
+    """
+
+    def __init__(
+        self,
+        windows: Sequence[Window],
+        sentences: Sequence[Sentence],
+        label_ids: dict[str, int],
+        *,
+        batch_size: int,
+        pad_id: int,
+        seed: int,
+        max_batches: int | None = None,
+        pool_batches: int = 50,
+    ) -> None:
+        super().__init__()
+        self.windows = list(windows)
+        self.sentences = sentences
+        self.label_ids = label_ids
+        self.batch_size = batch_size
+        self.pad_id = pad_id
+        self.max_batches = max_batches
+        self.pool_batches = pool_batches
+        self.rng = np.random.default_rng(seed)
+        self.batches = self._make_batches()
+
+    def _make_batches(self) -> list[list[int]]:
+        order = self.rng.permutation(len(self.windows))
+        pool_size = self.batch_size * self.pool_batches
+        batches: list[list[int]] = []
+        for start in range(0, len(order), pool_size):
+            pool = sorted(
+                order[start : start + pool_size], key=lambda i: len(self.windows[i].token_ids)
+            )
+            batches.extend(
+                pool[i : i + self.batch_size] for i in range(0, len(pool), self.batch_size)
+            )
+        self.rng.shuffle(batches)
+        batches = batches[: self.max_batches] if self.max_batches else batches
+        self._vary_first_two_lengths(batches)
+        return batches
+
+    def _vary_first_two_lengths(self, batches: list[list[int]]) -> None:
+        # Keras' TensorFlow adapter infers the input signature from the first two batches:
+        # if both have the same padded length, that length is fixed for the whole run.
+        lengths = [self._padded_length(batch) for batch in batches]
+        for index in range(1, len(batches)):
+            if lengths[index] != lengths[0]:
+                batches[1], batches[index] = batches[index], batches[1]
+                return
+
+    def _padded_length(self, batch: list[int]) -> int:
+        return bucket_length(max(len(self.windows[i].token_ids) for i in batch))
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, index: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        chosen = [self.windows[i] for i in self.batches[index]]
+        inputs = pad_batch(chosen, self.pad_id)
+        length = inputs["token_ids"].shape[1]
+        labels = np.stack(
+            [
+                window_labels(w, self.sentences[w.target.sentence], self.label_ids, length)
+                for w in chosen
+            ]
+        )
+        return inputs, labels
+
+    def on_epoch_end(self) -> None:
+        self.batches = self._make_batches()

@@ -1,0 +1,327 @@
+"""Fine-tune a BERT disease tagger and save it as a self-contained model folder.
+
+Usage:
+    python -m training.train --out models/default [--encoder ENC] [--data-dir DIR]
+        [--recipe default|peer] [--epochs N] [--lr LR] [--batch-size N] [--max-steps N] ...
+
+AdamW with linear warm-up and decay, gradient clipping, a fixed seed, Keras' progress bar,
+strict entity F1 on `devel` after every epoch, and the best-dev weights kept (early stopping).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from tagger.bio import Sentence
+from tagger.encoders import Encoder, EncoderError, load_encoder
+from tagger.model import MaskedTokenCrossEntropy, build_token_classifier
+from tagger.model_folder import LoadedModel, ModelMetadata, save_model_folder
+from tagger.tagger import Tagger
+from tagger.tokenization import WordPieceEncoder
+from tagger.windows import WindowSettings
+from training.datasets import WindowBatches, training_windows
+from training.evaluate import evaluate_predictions
+from training.schedule import WarmupLinearDecay
+
+LABELS = ("O", "B-Disease", "I-Disease")
+EpochHook = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class TrainSettings:
+    """A fine-tuning recipe. `RECIPES` holds the named ones."""
+
+    learning_rate: float = 1e-4
+    epochs: int = 6
+    batch_size: int = 32
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    clip_norm: float = 1.0
+    dropout: float = 0.1
+    patience: int = 3
+    seed: int = 13
+    decoder: str = "viterbi"
+    windows: WindowSettings = field(default_factory=WindowSettings)
+    max_steps: int | None = None  # cap on batches per epoch, for tests and smoke runs
+    jit_compile: bool = False
+
+
+RECIPES: dict[str, TrainSettings] = {
+    # Chosen by the ablation in BENCHMARKS.md.
+    "default": TrainSettings(
+        learning_rate=1e-4,
+        epochs=8,
+        windows=WindowSettings(
+            max_tokens=128, max_words=30, context_tokens=64, cross_sentence=True
+        ),
+    ),
+    # The Hugging Face peer's recipe, for the parity benchmark.
+    "peer": TrainSettings(
+        learning_rate=5e-5,
+        epochs=4,
+        patience=4,
+        decoder="argmax",
+        windows=WindowSettings(
+            max_tokens=128, max_words=30, context_tokens=0, cross_sentence=False
+        ),
+    ),
+}
+
+
+@dataclass
+class TrainResult:
+    tagger: Tagger
+    history: list[dict[str, Any]]
+    best_epoch: int
+    seconds_per_epoch: list[float]
+
+
+class DevEvaluation(keras.callbacks.Callback):
+    """Strict dev F1 after each epoch; keeps the best weights; stops after `patience` bad epochs."""
+
+    def __init__(
+        self,
+        tagger: Tagger,
+        dev: Sequence[Sentence],
+        patience: int,
+        on_epoch: EpochHook | None = None,
+    ) -> None:
+        super().__init__()
+        self.tagger = tagger
+        self.dev = dev
+        self.patience = patience
+        self.on_epoch = on_epoch
+        self.best_f1 = -1.0
+        self.best_epoch = 0
+        self.best_weights: list[np.ndarray] | None = None
+        self.history: list[dict[str, Any]] = []
+        self.epoch_started = 0.0
+        self.seconds: list[float] = []
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.epoch_started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.seconds.append(time.perf_counter() - self.epoch_started)
+        predictions = self.tagger.tag_words([sentence.words for sentence in self.dev])
+        scores = evaluate_predictions(self.dev, [labels for labels, _ in predictions])
+        record = {
+            "epoch": epoch + 1,
+            "loss": float((logs or {}).get("loss", float("nan"))),
+            "seconds": round(self.seconds[-1], 1),
+            "dev": {key: scores[key] for key in ("precision", "recall", "f1", "n_gold", "n_pred")},
+        }
+        self.history.append(record)
+        print(
+            f"epoch {epoch + 1}: loss {record['loss']:.4f}  dev P {scores['precision']:.2f} "
+            f"R {scores['recall']:.2f} F1 {scores['f1']:.2f}  ({record['seconds']:.0f} s)",
+            file=sys.stderr,
+            flush=True,
+        )
+        if scores["f1"] > self.best_f1:
+            self.best_f1, self.best_epoch = scores["f1"], epoch + 1
+            self.best_weights = self.model.get_weights()
+        elif epoch + 1 - self.best_epoch >= self.patience:
+            self.model.stop_training = True
+        if self.on_epoch is not None:
+            self.on_epoch(record)
+
+
+def compile_for_training(model: keras.Model, settings: TrainSettings, total_steps: int) -> None:
+    schedule = WarmupLinearDecay(
+        settings.learning_rate, int(settings.warmup_ratio * total_steps), total_steps
+    )
+    optimizer = keras.optimizers.AdamW(
+        learning_rate=schedule,
+        weight_decay=settings.weight_decay,
+        global_clipnorm=settings.clip_norm,
+        epsilon=1e-6,
+    )
+    # As in BERT: no decay on biases and LayerNorm parameters.
+    optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    model.compile(
+        optimizer=optimizer, loss=MaskedTokenCrossEntropy(), jit_compile=settings.jit_compile
+    )
+
+
+def fine_tune(
+    encoder: Encoder,
+    train: Sequence[Sentence],
+    dev: Sequence[Sentence],
+    settings: TrainSettings,
+    *,
+    initial_weights: list[np.ndarray] | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    on_epoch: EpochHook | None = None,
+    verbose: int | str = "auto",
+) -> TrainResult:
+    """Train a classifier on `train`, keep the epoch with the best strict F1 on `dev`."""
+    keras.utils.set_random_seed(settings.seed)
+    wordpiece = WordPieceEncoder.from_vocab_file(encoder.vocab_path, lowercase=encoder.lowercase)
+    model = build_token_classifier(encoder.backbone, len(LABELS), dropout=settings.dropout)
+    if initial_weights is not None:
+        model.set_weights(initial_weights)
+    label_ids = {label: index for index, label in enumerate(LABELS)}
+    windows = training_windows(train, wordpiece, settings.windows)
+    batches = WindowBatches(
+        windows,
+        train,
+        label_ids,
+        batch_size=settings.batch_size,
+        pad_id=wordpiece.pad_id,
+        seed=settings.seed,
+        max_batches=settings.max_steps,
+    )
+    compile_for_training(model, settings, total_steps=len(batches) * settings.epochs)
+    metadata = ModelMetadata(
+        labels=list(LABELS),
+        lowercase=encoder.lowercase,
+        backbone_config=encoder.backbone.get_config(),
+        windows=settings.windows,
+        dropout=settings.dropout,
+        decoder=settings.decoder,
+        encoder_source=encoder.source,
+        training=settings_as_json(settings),
+    )
+    tagger = Tagger(LoadedModel(model, wordpiece, metadata, Path()))
+    evaluation = DevEvaluation(tagger, dev, settings.patience, on_epoch)
+    model.fit(batches, epochs=settings.epochs, callbacks=[evaluation, *callbacks], verbose=verbose)
+    if evaluation.best_weights is not None:
+        model.set_weights(evaluation.best_weights)
+    metadata.metrics = (
+        {"dev": evaluation.history[evaluation.best_epoch - 1]["dev"]} if evaluation.history else {}
+    )
+    metadata.training = {
+        **settings_as_json(settings),
+        "train_sentences": len(train),
+        "train_windows": len(windows),
+        "best_epoch": evaluation.best_epoch,
+        "history": evaluation.history,
+    }
+    return TrainResult(tagger, evaluation.history, evaluation.best_epoch, evaluation.seconds)
+
+
+def settings_as_json(settings: TrainSettings) -> dict[str, Any]:
+    content = dataclasses.asdict(settings)
+    content["windows"] = dataclasses.asdict(settings.windows)
+    return content
+
+
+def settings_from_args(args: argparse.Namespace) -> TrainSettings:
+    """The named recipe with any flags given on the command line applied over it."""
+    settings = dataclasses.replace(RECIPES[args.recipe])
+    overrides = {
+        "learning_rate": args.lr,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "seed": args.seed,
+        "max_steps": args.max_steps,
+        "decoder": args.decoder,
+        "patience": args.patience,
+    }
+    settings = dataclasses.replace(
+        settings, **{k: v for k, v in overrides.items() if v is not None}
+    )
+    if args.jit_compile:
+        settings.jit_compile = True
+    window_overrides = {
+        "max_words": args.max_words,
+        "max_tokens": args.max_tokens,
+        "context_tokens": args.context_tokens,
+        "cross_sentence": args.cross_sentence,
+    }
+    chosen = {k: v for k, v in window_overrides.items() if v is not None}
+    if chosen:
+        settings.windows = dataclasses.replace(settings.windows, **chosen)
+    return settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, help="folder to write the trained model to")
+    parser.add_argument(
+        "--encoder", default=None, help="encoder folder or preset (default: MiniLM)"
+    )
+    parser.add_argument(
+        "--data-dir", default=None, help="folder with train/devel/test.tsv (default: $BC5CDR_DIR)"
+    )
+    parser.add_argument("--recipe", choices=sorted(RECIPES), default="default")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--patience", type=int)
+    parser.add_argument("--max-steps", type=int, help="cap batches per epoch (smoke runs)")
+    parser.add_argument(
+        "--max-train-sentences", type=int, help="use only the first N train sentences"
+    )
+    parser.add_argument(
+        "--max-dev-sentences", type=int, help="use only the first N devel sentences"
+    )
+    parser.add_argument(
+        "--max-words", type=int, help="training chunks hold at most N words (default 30)"
+    )
+    parser.add_argument("--max-tokens", type=int, help="window length in WordPiece tokens")
+    parser.add_argument("--context-tokens", type=int, help="context pieces around each chunk")
+    parser.add_argument(
+        "--cross-sentence",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="let context come from neighbouring sentences",
+    )
+    parser.add_argument("--decoder", choices=("viterbi", "argmax"))
+    parser.add_argument("--jit-compile", action="store_true", help="compile train steps with XLA")
+    parser.add_argument("--no-test", action="store_true", help="skip the test-set evaluation")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from tagger.bio import BioFormatError
+    from training.data import DataError, file_sha256, load_split, split_path
+
+    try:
+        settings = settings_from_args(args)
+        train = load_split("train", args.data_dir)[: args.max_train_sentences]
+        dev = load_split("devel", args.data_dir)[: args.max_dev_sentences]
+        encoder = load_encoder(args.encoder)
+    except (DataError, BioFormatError, EncoderError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    result = fine_tune(encoder, train, dev, settings)
+    metadata = result.tagger.info
+    metadata.data = {
+        split: {
+            "file": split_path(split, args.data_dir).name,
+            "sha256": file_sha256(split_path(split, args.data_dir)),
+        }
+        for split in ("train", "devel", "test")
+    }
+    if not args.no_test:
+        from training.evaluate import evaluate_tagger
+
+        test_scores = evaluate_tagger(result.tagger, load_split("test", args.data_dir))
+        metadata.metrics["test"] = {
+            k: test_scores[k] for k in ("precision", "recall", "f1", "n_gold", "n_pred")
+        }
+        print(f"test: strict F1 {test_scores['f1']:.2f}", file=sys.stderr)
+    folder = save_model_folder(result.tagger.model, encoder.vocab_path, metadata, args.out)
+    print(
+        f"saved {folder} (version {metadata.version}, best epoch {result.best_epoch})",
+        file=sys.stderr,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
