@@ -1,0 +1,103 @@
+"""The app's settings, read from environment variables with safe defaults.
+
+=========================  ==================  ==========================================
+Variable                   Default             Meaning
+=========================  ==================  ==========================================
+``TAGGER_MODEL_DIR``       ``models/default``  model folder to serve (``model.json`` inside)
+``TAGGER_DATA_DIR``        ``data``            app data: ``corrections.sqlite3``
+``TAGGER_MAX_UPLOAD_MB``   ``20``              largest BIO upload, in megabytes
+``TAGGER_MAX_TEXT_CHARS``  ``100000``          longest pasted text, in characters
+``TAGGER_LOW_CONFIDENCE``  ``0.6``             mentions scored below this are flagged
+=========================  ==================  ==========================================
+
+Example:
+
+>>> settings = AppSettings.from_env({"TAGGER_MAX_UPLOAD_MB": "5"})
+>>> settings.max_upload_mb, settings.max_upload_bytes
+(5, 5242880)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class SettingsError(ValueError):
+    """An environment variable with a value the app cannot use."""
+
+
+def _read(
+    environ: Mapping[str, str],
+    name: str,
+    default: T,
+    parse: Callable[[str], T],
+    valid: Callable[[T], bool],
+    expected: str,
+) -> T:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = parse(raw)
+    except ValueError:
+        value = None
+    if value is None or not valid(value):
+        raise SettingsError(
+            f"{name}={raw!r} is not {expected}. Set it to, for example, {name}={default} "
+            f"or unset it to use the default ({default})."
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """Where the model and data live and how much input the app accepts."""
+
+    model_dir: Path = Path("models/default")
+    data_dir: Path = Path("data")
+    max_upload_mb: int = 20
+    max_text_chars: int = 100_000
+    low_confidence: float = 0.6
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AppSettings:
+        env = os.environ if environ is None else environ
+        defaults = cls()
+        return cls(
+            model_dir=Path(env.get("TAGGER_MODEL_DIR", "").strip() or defaults.model_dir),
+            data_dir=Path(env.get("TAGGER_DATA_DIR", "").strip() or defaults.data_dir),
+            max_upload_mb=_read(
+                env,
+                "TAGGER_MAX_UPLOAD_MB",
+                defaults.max_upload_mb,
+                int,
+                lambda v: 0 < v <= 1024,
+                "a whole number of megabytes between 1 and 1024",
+            ),
+            max_text_chars=_read(
+                env,
+                "TAGGER_MAX_TEXT_CHARS",
+                defaults.max_text_chars,
+                int,
+                lambda v: v >= 1000,
+                "a whole number of characters, at least 1000",
+            ),
+            low_confidence=_read(
+                env,
+                "TAGGER_LOW_CONFIDENCE",
+                defaults.low_confidence,
+                float,
+                lambda v: 0.0 <= v <= 1.0,
+                "a number between 0 and 1",
+            ),
+        )

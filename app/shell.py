@@ -1,0 +1,84 @@
+"""The frame around every page: page config, style sheet, sidebar and navigation.
+
+``streamlit_app.py`` calls :func:`main`; each page module is a script that
+``st.navigation`` runs (``app/page_*.py``), listed once in :data:`PAGES`.
+
+Example (the whole entry point)::
+
+    from app.shell import main
+    main()
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from app import render, services, state
+from app.settings import AppSettings, SettingsError
+
+FLASH_RENDERERS = {"success": st.success, "info": st.info, "warning": st.warning, "error": st.error}
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    path: str  # relative to streamlit_app.py
+    title: str
+    icon: str
+    url_path: str
+
+
+PAGES = (
+    PageSpec("app/page_tag.py", "Tag text", ":material/highlight:", "tag"),
+    PageSpec("app/page_inspect.py", "Inspect a BIO file", ":material/fact_check:", "inspect"),
+    PageSpec("app/page_correct.py", "Correct", ":material/edit_note:", "correct"),
+    PageSpec("app/page_corrections.py", "Corrections", ":material/table_view:", "corrections"),
+)
+CORRECT_PAGE = "app/page_correct.py"
+
+
+def settings_or_stop() -> AppSettings:
+    """The settings, or an error on the page (and nothing else) when one is unusable."""
+    try:
+        return AppSettings.from_env()
+    except SettingsError as error:
+        st.error(f"The app's settings are invalid: {error}")
+        st.stop()
+        raise  # st.stop() raises; this line only satisfies type checkers
+
+
+def show_flashes() -> None:
+    for kind, message in state.take_flashes():
+        FLASH_RENDERERS.get(kind, st.info)(message)
+
+
+def sidebar(settings: AppSettings) -> None:
+    with st.sidebar:
+        st.text_input(
+            "Annotator",
+            key=state.ANNOTATOR,
+            placeholder="Your name",
+            help="Saved with every correction you make.",
+        )
+        status = services.serving_model(settings)
+        if status.tagger is None:
+            st.warning("No model available.", icon=":material/warning:")
+        else:
+            st.caption(f"Model **{status.tagger.version}** · {status.tagger.device}")
+        count = services.corrections_store(settings).count()
+        st.caption(f"{count:,} correction{'s' if count != 1 else ''} saved")
+
+
+def main() -> None:
+    st.set_page_config(page_title="Disease tagger", page_icon=":material/biotech:", layout="wide")
+    settings = settings_or_stop()
+    css = render.style_sheet()
+    if css:
+        st.html(css)
+    sidebar(settings)
+    pages = [
+        st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.url_path)
+        for spec in PAGES
+    ]
+    st.navigation(pages).run()

@@ -1,0 +1,124 @@
+"""Calls into the model for the pages: tag a pasted text, tag an uploaded file.
+
+Both return the frozen results the pages keep in session state, so a rerun (a click
+on a filter, say) never tags again.
+
+Example::
+
+    result = tag_text(tagger, "Cocaine-induced seizures.", source=text_source(text))
+    [(span.text, round(span.score, 2)) for span in result.spans]
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from time import perf_counter
+from typing import TYPE_CHECKING
+
+from app.evaluation import compare
+from app.state import CorrectionTarget, InspectResult, TagResult
+from tagger.bio import Sentence
+from tagger.decoding import spans_from_labels
+
+if TYPE_CHECKING:
+    from tagger import TaggedSentence, Tagger
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class TextSpan:
+    """A mention in a pasted text; the same fields as ``tagger.Span``."""
+
+    start: int
+    end: int
+    text: str
+    label: str
+    score: float
+    sentence: int
+
+
+def text_spans(text: str, sentences: Sequence[TaggedSentence]) -> tuple[TextSpan, ...]:
+    """Character spans of the entities that ``Tagger.analyze`` found in ``text``."""
+    spans: list[TextSpan] = []
+    for index, sentence in enumerate(sentences):
+        for word_span in spans_from_labels(sentence.labels, sentence.scores):
+            start = sentence.offsets[word_span.start][0]
+            end = sentence.offsets[word_span.end - 1][1]
+            spans.append(
+                TextSpan(start, end, text[start:end], word_span.label, word_span.score, index)
+            )
+    return tuple(spans)
+
+
+def tag_text(tagger: Tagger, text: str, *, source: str, notes: Sequence[str] = ()) -> TagResult:
+    started = perf_counter()
+    sentences = tuple(tagger.analyze(text))
+    return TagResult(
+        text=text,
+        source=source,
+        sentences=sentences,
+        spans=text_spans(text, sentences),
+        model_version=tagger.version,
+        device=tagger.device,
+        seconds=perf_counter() - started,
+        notes=tuple(notes),
+    )
+
+
+def file_digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def tag_file(
+    tagger: Tagger,
+    sentences: Sequence[Sentence],
+    *,
+    file_name: str,
+    digest: str,
+    progress: Progress | None = None,
+    notes: Sequence[str] = (),
+) -> InspectResult:
+    started = perf_counter()
+    predictions = tagger.tag_words([s.words for s in sentences], progress=progress)
+    predicted = tuple(tuple(labels) for labels, _ in predictions)
+    return InspectResult(
+        file_name=file_name,
+        digest=digest,
+        gold=tuple(sentences),
+        predicted=predicted,
+        scores=tuple(tuple(scores) for _, scores in predictions),
+        comparison=compare(sentences, predicted),
+        model_version=tagger.version,
+        device=tagger.device,
+        seconds=perf_counter() - started,
+        notes=tuple(notes),
+    )
+
+
+def target_from_text(result: TagResult, index: int) -> CorrectionTarget:
+    sentence = result.sentences[index]
+    return CorrectionTarget(
+        words=tuple(sentence.words),
+        predicted=tuple(sentence.labels),
+        scores=tuple(sentence.scores),
+        source=result.source,
+        sentence_index=index,
+        origin="pasted text",
+        model_version=result.model_version,
+    )
+
+
+def target_from_file(result: InspectResult, index: int, source: str) -> CorrectionTarget:
+    return CorrectionTarget(
+        words=result.gold[index].words,
+        predicted=result.predicted[index],
+        scores=result.scores[index],
+        source=source,
+        sentence_index=index,
+        origin=result.file_name,
+        model_version=result.model_version,
+        file_labels=result.gold[index].labels,
+    )

@@ -1,0 +1,148 @@
+"""A stand-in tagger for the app's tests: the real ``Tagger`` interface, no model.
+
+It marks words from a small disease lexicon (confident) and words with disease-like
+suffixes (unsure), using the real sentence and word splitting (``tagger.text``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tagger.text import split_text
+
+CONFIDENT = frozenset(
+    {
+        "cardiomyopathy",
+        "leukemia",
+        "hypertension",
+        "arrhythmia",
+        "fever",
+        "seizures",
+        "hepatitis",
+        "nephrotoxicity",
+        "cardiotoxicity",
+        "obesity",
+        "failure",
+        "injury",
+    }
+)
+CONTINUES = frozenset({"failure", "injury", "disease", "syndrome", "dysfunction"})
+UNSURE = frozenset({"dysfunction", "malignancies", "relapse", "neuropathy"})
+UNSURE_SUFFIXES = ("itis", "emia", "osis", "oma")
+FAKE_VERSION = "fake-1"
+
+
+@dataclass(frozen=True)
+class FakeTaggedSentence:
+    words: tuple[str, ...]
+    offsets: tuple[tuple[int, int], ...]
+    start: int
+    end: int
+    labels: tuple[str, ...]
+    scores: tuple[float, ...]
+
+
+def _word_score(word: str) -> float:
+    lower = word.lower()
+    if lower in CONFIDENT:
+        return 0.95
+    if lower in UNSURE or (lower.endswith(UNSURE_SUFFIXES) and len(lower) > 5):
+        return 0.45
+    return 0.0
+
+
+def fake_labels(words: Sequence[str]) -> tuple[tuple[str, ...], tuple[float, ...]]:
+    labels: list[str] = []
+    scores: list[float] = []
+    for word in words:
+        score = _word_score(word)
+        inside = bool(labels) and labels[-1] != "O" and word.lower() in CONTINUES
+        if inside:
+            labels.append("I-Disease")
+            scores.append(max(score, 0.9))
+        elif score:
+            labels.append("B-Disease")
+            scores.append(score)
+        else:
+            labels.append("O")
+            scores.append(0.99)
+    return tuple(labels), tuple(scores)
+
+
+class FakeTagger:
+    """Same public surface as ``tagger.Tagger``; counts calls so tests can see caching."""
+
+    def __init__(self, version: str = FAKE_VERSION) -> None:
+        self.version = version
+        self.device = "CPU (fake)"
+        self.metadata: dict[str, Any] = {"version": version, "created": "2025-01-01T00:00:00+00:00"}
+        self.calls = 0
+
+    @classmethod
+    def load(cls, model_dir: str | Path) -> FakeTagger:
+        metadata = json.loads((Path(model_dir) / "model.json").read_text())
+        return cls(metadata.get("version", FAKE_VERSION))
+
+    def tag_words(
+        self,
+        sentences: Sequence[Sequence[str]],
+        *,
+        batch_size: int = 64,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> list[tuple[tuple[str, ...], tuple[float, ...]]]:
+        self.calls += 1
+        results = []
+        for done, words in enumerate(sentences, start=1):
+            results.append(fake_labels(words))
+            if progress is not None and (done % batch_size == 0 or done == len(sentences)):
+                progress(done, len(sentences))
+        return results
+
+    def analyze(self, text: str) -> list[FakeTaggedSentence]:
+        self.calls += 1
+        tagged = []
+        for sentence in split_text(text):
+            labels, scores = fake_labels(sentence.words)
+            tagged.append(
+                FakeTaggedSentence(
+                    sentence.words, sentence.offsets, sentence.start, sentence.end, labels, scores
+                )
+            )
+        return tagged
+
+
+def write_fake_model_folder(folder: Path, version: str = FAKE_VERSION) -> Path:
+    """A folder that passes the app's "is there a model" check, for the fake."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "model.json").write_text(json.dumps({"version": version}))
+    return folder
+
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+APP_SCRIPT = REPO_ROOT / "streamlit_app.py"
+
+
+def make_app(tmp_path: Path, monkeypatch: Any, *, with_model: bool = True) -> Any:
+    """An AppTest of the whole app on a fake model and a fresh data folder.
+
+    The annotator is preset to ``tester``; the first page is Tag text.
+    """
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from app import services
+
+    model_dir = tmp_path / "model"
+    if with_model:
+        write_fake_model_folder(model_dir)
+    monkeypatch.setenv("TAGGER_MODEL_DIR", str(model_dir))
+    monkeypatch.setenv("TAGGER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr(services, "build_tagger", FakeTagger.load)
+    st.cache_resource.clear()
+    app = AppTest.from_file(str(APP_SCRIPT), default_timeout=60)
+    app.session_state["annotator"] = "tester"
+    return app
