@@ -333,7 +333,12 @@ def tag_all(
 
 
 def entity_scores(gold: list[list[str]], predicted: list[list[str]]) -> dict[str, float | int]:
-    """Strict IOB2 entity-level micro precision/recall/F1 and entity counts (seqeval)."""
+    """Strict IOB2 entity-level micro precision/recall/F1 and entity counts (seqeval).
+
+    In percent rounded to 2 decimals, the units of `training.evaluate.entity_scores`, so the
+    two tables line up. Counted here rather than with `tagger.bio.entity_spans`, which
+    rejects the stray I- labels that unrepaired peer predictions contain.
+    """
     report = classification_report(
         gold, predicted, mode="strict", scheme=IOB2, output_dict=True, zero_division=0
     )
@@ -344,12 +349,16 @@ def entity_scores(gold: list[list[str]], predicted: list[list[str]]) -> dict[str
         return sum(len(found) for found in Entities(sequences, IOB2, suffix=False).entities)
 
     return {
-        "precision": float(micro["precision"]),
-        "recall": float(micro["recall"]),
-        "f1": float(micro["f1-score"]),
+        "precision": percent(micro["precision"]),
+        "recall": percent(micro["recall"]),
+        "f1": percent(micro["f1-score"]),
         "n_gold": n_entities(gold),
         "n_pred": n_entities(predicted),
     }
+
+
+def percent(fraction: float) -> float:
+    return round(100 * float(fraction), 2)
 
 
 def count_invalid_inside(predicted: list[list[str]]) -> int:
@@ -480,7 +489,7 @@ def train_keep_best(
                 "dev": dev,
             }
         )
-        log(f"epoch {epoch}: {seconds:.1f}s loss {loss:.4f} devel F1 {dev['f1']:.4f}")
+        log(f"epoch {epoch}: {seconds:.1f}s loss {loss:.4f} devel F1 {dev['f1']:.2f}")
         if dev["f1"] > best_f1:
             best_f1, best_epoch, best_state = float(dev["f1"]), epoch, snapshot(trainer.model)
     trainer.model.load_state_dict(best_state)
@@ -681,7 +690,7 @@ def recipe(args: argparse.Namespace, dropout: dict[str, float]) -> dict[str, Any
         "eval_batch_size": EVAL_BATCH_SIZE,
         "max_train_sentences": args.max_train_sentences,
         "max_eval_sentences": args.max_eval_sentences,
-        "metric": "seqeval strict IOB2, micro; no BIO repair",
+        "metric": "seqeval strict IOB2, micro, percent; no BIO repair",
         **dropout,
     }
 
