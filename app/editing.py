@@ -43,7 +43,9 @@ def mark_span(
     _check_range(labels, start, end)
     marked = list(labels)
     marked[start:end] = [f"B-{entity_type}"] + [f"I-{entity_type}"] * (end - start - 1)
-    # A span that ran on past `end` now starts a new entity at `end` (repair does it).
+    # A span that ran on past `end` keeps its tail as an entity of its own.
+    if end < len(marked) and marked[end].startswith("I-"):
+        marked[end] = "B-" + marked[end].removeprefix("I-")
     return _repaired(marked)
 
 

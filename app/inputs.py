@@ -25,7 +25,8 @@ from tagger.bio import BioFormatError, BioRepairWarning, Sentence, parse_bio
 
 # C0/C1 control characters except tab, newline and carriage return.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-_GARBAGE_SHARE = 0.1  # above this share of junk characters the input is not text
+_GARBAGE_SHARE = 0.1  # above this share of junk characters the input is not text...
+_GARBAGE_MIN = 5  # ...unless there are only a few, as a stray copy-paste leaves
 _NON_LATIN_SHARE = 0.3  # above this share of letters outside Latin, warn about the language
 
 
@@ -64,7 +65,7 @@ def clean_text(text: str | None, *, max_chars: int) -> CleanText:
             "(TAGGER_MAX_TEXT_CHARS raises the limit)."
         )
     junk = len(_CONTROL.findall(text)) + text.count("\ufffd")
-    if junk > _GARBAGE_SHARE * len(text):
+    if junk >= _GARBAGE_MIN and junk > _GARBAGE_SHARE * len(text):
         raise InputProblem(
             f"This does not look like text: {junk:,} of its {len(text):,} characters are "
             "control characters or undecodable bytes. Paste plain text (copy the abstract "

@@ -126,10 +126,19 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 APP_SCRIPT = REPO_ROOT / "streamlit_app.py"
 
 
-def make_app(tmp_path: Path, monkeypatch: Any, *, with_model: bool = True) -> Any:
+def make_app(
+    tmp_path: Path,
+    monkeypatch: Any,
+    *,
+    with_model: bool = True,
+    factory: Callable[[Path], Any] | None = None,
+    env: dict[str, str] | None = None,
+) -> Any:
     """An AppTest of the whole app on a fake model and a fresh data folder.
 
-    The annotator is preset to ``tester``; the first page is Tag text.
+    ``factory`` replaces ``app.services.build_tagger`` (default: a new FakeTagger);
+    ``env`` adds settings. The annotator is preset to ``tester``; the first page is
+    Tag text.
     """
     import streamlit as st
     from streamlit.testing.v1 import AppTest
@@ -141,7 +150,9 @@ def make_app(tmp_path: Path, monkeypatch: Any, *, with_model: bool = True) -> An
         write_fake_model_folder(model_dir)
     monkeypatch.setenv("TAGGER_MODEL_DIR", str(model_dir))
     monkeypatch.setenv("TAGGER_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setattr(services, "build_tagger", FakeTagger.load)
+    for name, value in (env or {}).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(services, "build_tagger", factory or FakeTagger.load)
     st.cache_resource.clear()
     app = AppTest.from_file(str(APP_SCRIPT), default_timeout=60)
     app.session_state["annotator"] = "tester"

@@ -1,0 +1,122 @@
+"""The app's pure helpers: escaping renderer, span edits, file scoring, input checks, settings."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from app import editing, inputs, render
+from app.evaluation import compare
+from app.settings import AppSettings, SettingsError
+from tagger.bio import Sentence, entity_spans
+
+ATTACKS = ("<script>alert(1)</script>", "<img src=x onerror=alert(1)>", '" onmouseover="alert(1)')
+
+
+def span(start: int, end: int, score: float = 0.9) -> SimpleNamespace:
+    return SimpleNamespace(start=start, end=end, score=score, label="Disease")
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_highlighting_escapes_text_inside_and_outside_mentions(attack: str) -> None:
+    text = f"{attack} {attack}"
+    html = render.highlight_html(text, [span(0, len(attack))])
+    assert "<script" not in html and "<img" not in html and 'onmouseover="' not in html
+    assert html.count(render.escape(attack)) == 2
+
+
+def test_highlighting_marks_low_confidence_and_skips_overlaps() -> None:
+    text = "renal failure and fever"
+    html = render.highlight_html(text, [span(0, 13, 0.95), span(6, 13), span(18, 23, 0.3)], 0.6)
+    assert html.count("<mark") == 2
+    assert '<mark class="mention" style="--confidence: 0.95"' in html
+    assert '<mark class="mention low" style="--confidence: 0.30"' in html
+    assert "low confidence, please check" in html
+
+
+def test_words_html_escapes_words_and_marks_ranges() -> None:
+    marks = render.label_marks(["B-Disease", "I-Disease", "O"], "draft", "yours")
+    html = render.words_html(["<b>", "fever", "&"], marks, numbered=True)
+    assert '<mark class="draft" title="yours">&lt;b&gt;' in html
+    assert "&amp;" in html and "<b>" not in html
+
+
+def test_mentions_frame_counts_repeats_case_insensitively() -> None:
+    spans = [
+        SimpleNamespace(text=t, start=s, end=s + len(t), score=0.9, sentence=0)
+        for t, s in (("Fever", 0), ("fever", 10), ("rash", 20))
+    ]
+    frame = render.mentions_frame(spans)
+    assert list(frame["repeats"]) == [2, 2, 1]
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda ls: editing.mark_span(ls, 1, 2), ("B-Disease", "B-Disease", "B-Disease", "O")),
+        (lambda ls: editing.reject_span(ls, 1, 2), ("B-Disease", "O", "B-Disease", "O")),
+        (
+            lambda ls: editing.mark_span(ls, 0, 4),
+            ("B-Disease", "I-Disease", "I-Disease", "I-Disease"),
+        ),
+        (lambda ls: editing.change_span(ls, (0, 3), (2, 4)), ("O", "O", "B-Disease", "I-Disease")),
+    ],
+)
+def test_span_edits_always_leave_valid_iob2(edit: object, expected: tuple[str, ...]) -> None:
+    labels = ("B-Disease", "I-Disease", "I-Disease", "O")
+    result = edit(labels)  # type: ignore[operator]
+    assert result == expected
+    entity_spans(result)  # raises on invalid IOB2
+
+
+def test_edits_refuse_ranges_outside_the_sentence() -> None:
+    with pytest.raises(ValueError, match=r"word range \[2, 5\) is not inside a sentence of 3"):
+        editing.mark_span(("O", "O", "O"), 2, 5)
+
+
+def test_invalid_positions_finds_each_i_without_b() -> None:
+    assert editing.invalid_positions(
+        ["I-Disease", "O", "B-Disease", "I-Disease", "O", "I-Disease"]
+    ) == [0, 5]
+    assert editing.has_span(["O", "B-Disease", "I-Disease"], 1, 3)
+    assert not editing.has_span(["O", "B-Disease", "I-Disease"], 1, 2)
+
+
+def test_compare_counts_exact_matches_only() -> None:
+    gold = [
+        Sentence(["a", "b", "c"], ["B-Disease", "I-Disease", "O"]),
+        Sentence(["d", "e"], ["O", "B-Disease"]),
+    ]
+    result = compare(gold, [("B-Disease", "O", "B-Disease"), ("O", "B-Disease")])
+    assert (result.true_positives, result.gold_count, result.predicted_count) == (1, 2, 3)
+    assert [m.text for m in result.false_positives] == ["a", "c"]
+    assert [m.text for m in result.false_negatives] == ["a b"]
+    assert result.disagreeing == (0,)
+    assert result.precision == pytest.approx(1 / 3) and result.recall == pytest.approx(0.5)
+    assert result.f1 == pytest.approx(0.4)
+    with pytest.raises(ValueError, match="2 file sentences but 1 predictions"):
+        compare(gold, [("O", "O", "O")])
+
+
+def test_clean_text_keeps_offsets_when_it_replaces_control_characters() -> None:
+    cleaned = inputs.clean_text("Fever\x07 and\x00 rash", max_chars=1000)
+    assert cleaned.text == "Fever  and  rash"
+    assert len(cleaned.text) == len("Fever\x07 and\x00 rash")
+    assert cleaned.notes == ("Control characters in the text were replaced by spaces.",)
+
+
+def test_clean_text_refuses_text_without_words() -> None:
+    with pytest.raises(inputs.InputProblem, match="no letters or digits"):
+        inputs.clean_text("... !!! ---", max_chars=1000)
+
+
+def test_settings_refuse_unusable_values_with_the_fix() -> None:
+    with pytest.raises(SettingsError, match=r"TAGGER_MAX_UPLOAD_MB='lots' is not a whole number"):
+        AppSettings.from_env({"TAGGER_MAX_UPLOAD_MB": "lots"})
+    settings = AppSettings.from_env({"TAGGER_MODEL_DIR": "m", "TAGGER_DATA_DIR": "d"})
+    assert (str(settings.model_dir), str(settings.data_dir), settings.max_upload_mb) == (
+        "m",
+        "d",
+        20,
+    )
