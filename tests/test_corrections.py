@@ -160,8 +160,15 @@ def test_delete_one_and_ids_are_never_reused(store: CorrectionsStore) -> None:
 
 def test_filters(store: CorrectionsStore) -> None:
     save(store)  # 12:00:00, v1, ada
-    save(store, words=("Fever", "."), labels=("B-Disease", "O"), predicted=("O", "O"),
-         source=file_source("Upload_50%.tsv"), model_version="v2", annotator="Bo")
+    save(
+        store,
+        words=("Fever", "."),
+        labels=("B-Disease", "O"),
+        predicted=("O", "O"),
+        source=file_source("Upload_50%.tsv"),
+        model_version="v2",
+        annotator="Bo",
+    )
     save(store, labels=NONE)  # replaces the first: history, not current
 
     def texts(where: CorrectionFilter) -> list[str]:
@@ -202,12 +209,18 @@ def test_export_reads_back_identically(store: CorrectionsStore) -> None:
     assert store.export_bio() == ""
     save(store, labels=("O",) * 6)
     save(store)  # replaces the all-O version
-    save(store, words=("Ménière", "'s", "disease"), labels=("B-Disease", "I-Disease", "I-Disease"),
-         predicted=("O", "O", "O"), sentence_index=3)
+    save(
+        store,
+        words=("Ménière", "'s", "disease"),
+        labels=("B-Disease", "I-Disease", "I-Disease"),
+        predicted=("O", "O", "O"),
+        sentence_index=3,
+    )
     exported = store.export_bio()
-    expected = [Sentence(WORDS, GOLD), Sentence(("Ménière", "'s", "disease"), ("B-Disease",
-                                                                            "I-Disease",
-                                                                            "I-Disease"))]
+    expected = [
+        Sentence(WORDS, GOLD),
+        Sentence(("Ménière", "'s", "disease"), ("B-Disease", "I-Disease", "I-Disease")),
+    ]
     read_back = parse_bio(exported)
     assert [(s.words, s.labels) for s in read_back] == [(s.words, s.labels) for s in expected]
     assert [(s.words, s.labels) for s in store.training_sentences()] == [
