@@ -52,19 +52,24 @@ class TaggedSentence:
 class Tagger:
     """A trained disease tagger, ready to tag text and BIO data."""
 
-    def __init__(self, loaded: LoadedModel, *, batch_size: int = 64) -> None:
+    def __init__(
+        self, loaded: LoadedModel, *, batch_size: int = 64, decoder: str | None = None
+    ) -> None:
         self.model = loaded.model
         self.folder = loaded.folder
         self.info = loaded.metadata
         self.labels = list(loaded.metadata.labels)
-        self._decode = get_decoder(loaded.metadata.decoder)
+        self._decode = get_decoder(decoder or loaded.metadata.decoder)
         self._predictor = WordPredictor(
             loaded.model, loaded.encoder, loaded.metadata.windows, batch_size=batch_size
         )
 
     @classmethod
-    def load(cls, model_dir: str | Path, *, batch_size: int = 64) -> Tagger:
-        return cls(load_model_folder(model_dir), batch_size=batch_size)
+    def load(
+        cls, model_dir: str | Path, *, batch_size: int = 64, decoder: str | None = None
+    ) -> Tagger:
+        """Load a model folder; `decoder` overrides the one it was trained with."""
+        return cls(load_model_folder(model_dir), batch_size=batch_size, decoder=decoder)
 
     @property
     def version(self) -> str:
@@ -84,11 +89,18 @@ class Tagger:
         *,
         batch_size: int | None = None,
         progress: Progress | None = None,
+        documents: Sequence[int] | None = None,
     ) -> list[WordLabels]:
-        """Valid IOB2 labels and a confidence for every word of every sentence."""
+        """Valid IOB2 labels and a confidence for every word of every sentence.
+
+        `documents` gives the sentence count of each independent document, in order;
+        context never crosses from one to the next. Without it, all sentences form one.
+        """
         if batch_size is not None:
             self._predictor.batch_size = batch_size
-        probabilities = self._predictor.probabilities(sentences, progress=progress)
+        probabilities = self._predictor.probabilities(
+            sentences, progress=progress, documents=documents
+        )
         return [self._decode_sentence(rows) for rows in probabilities]
 
     def _decode_sentence(self, rows: np.ndarray) -> WordLabels:
@@ -103,7 +115,11 @@ class Tagger:
         """Sentences of each text with labels; all texts share the same batches."""
         split = [split_text(text) for text in texts]
         flat: list[TextSentence] = [sentence for sentences in split for sentence in sentences]
-        predictions = self.tag_words([sentence.words for sentence in flat], progress=progress)
+        predictions = self.tag_words(
+            [sentence.words for sentence in flat],
+            progress=progress,
+            documents=[len(sentences) for sentences in split],
+        )
         tagged = iter(
             TaggedSentence(s.words, s.offsets, s.start, s.end, labels, scores)
             for s, (labels, scores) in zip(flat, predictions, strict=True)
