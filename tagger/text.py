@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import spacy
@@ -59,3 +60,51 @@ def split_text(text: str) -> list[TextSentence]:
         if words:
             sentences.append(TextSentence(tuple(words), tuple(offsets)))
     return sentences
+
+
+NO_SPACE_BEFORE = frozenset(".,;:!?)]}%'")
+NO_SPACE_AFTER = frozenset("([{")
+
+
+def detokenize(words: Sequence[str]) -> tuple[str, list[tuple[int, int]]]:
+    """Plain text for pre-split words, and each word's offsets in it.
+
+    A space goes between words except before closing punctuation, after opening brackets
+    and around hyphens and slashes inside a word run (`5-FU`, `and/or`), as written text.
+    """
+    pieces: list[str] = []
+    offsets: list[tuple[int, int]] = []
+    position = 0
+    previous = ""
+    for word in words:
+        glued = (
+            not previous
+            or word[0] in NO_SPACE_BEFORE
+            or previous[-1] in NO_SPACE_AFTER
+            or word in ("-", "/")
+            or previous in ("-", "/")
+            or (previous == "'" and word in ("s", "t"))
+        )
+        if not glued:
+            pieces.append(" ")
+            position += 1
+        pieces.append(word)
+        offsets.append((position, position + len(word)))
+        position += len(word)
+        previous = word
+    return "".join(pieces), offsets
+
+
+def labels_for_words(
+    offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int, str]]
+) -> list[str]:
+    """IOB2 labels of words at `offsets` from character spans `(start, end, type)`.
+
+    A word that overlaps a span is inside it; the first such word begins it.
+    """
+    labels = ["O"] * len(offsets)
+    for start, end, kind in spans:
+        inside = [i for i, (s, e) in enumerate(offsets) if s < end and e > start]
+        for rank, index in enumerate(inside):
+            labels[index] = f"{'B' if rank == 0 else 'I'}-{kind}"
+    return labels

@@ -1,0 +1,174 @@
+"""Render BENCHMARKS.md from the JSON files in benchmarks/results/ (nothing typed by hand)."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+Results = dict[str, dict[str, Any] | None]
+
+HEADER = """# Benchmarks
+
+Every number below is read from `benchmarks/results/*.json`, written by
+`python -m benchmarks.run_all` (or `make bench`), and this file is regenerated from them.
+Every F1 is **strict entity-level** (seqeval `mode="strict", scheme=IOB2`) on
+BC5CDR-disease `test` unless marked dev. Times are wall-clock on {machine}; this machine is
+shared and noisy, so compare the ratios measured in the same run, not absolute times.
+"""
+
+MISSING = "_not measured yet: run `python -m benchmarks.run_all --steps {step}`_\n"
+
+
+def fmt(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def mean_epoch_seconds(result: dict[str, Any]) -> float:
+    seconds = result.get("epoch_seconds") or [e["seconds"] for e in result.get("epochs", [])]
+    return statistics.mean(seconds)
+
+
+def accuracy_section(results: Results) -> str:
+    peer, parity, default = results["peer"], results["parity"], results["default"]
+    lines = ["## Accuracy: strict entity-level F1 on test\n\n"]
+    if not (peer and parity):
+        return lines[0] + MISSING.format(step="peer,parity")
+    rows = [
+        ("Peer: HF transformers + PyTorch, MiniLM, its recipe", peer["test"], peer["command"]),
+        (
+            "Ours, the peer's exact recipe (argmax decoding, like the peer)",
+            parity["test"]["argmax"],
+            parity["command"],
+        ),
+    ]
+    if default:
+        rows.append(
+            (
+                "**Ours, shipped default recipe**",
+                default["test"]["viterbi"],
+                f"evaluated model `{default['model']}` (version {default['version']})",
+            )
+        )
+    lines.append("| system | precision | recall | F1 | gold | predicted | command |")
+    lines.append("|---|---|---|---|---|---|---|")
+    for name, scores, command in rows:
+        lines.append(
+            f"| {name} | {fmt(scores['precision'])} | {fmt(scores['recall'])} | "
+            f"{fmt(scores['f1'])} | {scores['n_gold']} | {scores['n_pred']} | `{command}` |"
+        )
+    gap = parity["test"]["argmax"]["f1"] - peer["test"]["f1"]
+    lines.append(
+        f"\nParity (ours with the peer's recipe − peer): **{gap:+.2f} F1** "
+        f"(goal: within ±1.0). The peer emits {peer['test'].get('n_invalid_i', 'n/a')} "
+        "`I-` tags after `O` on test.\n"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def ablation_section(results: Results) -> str:
+    lines = [
+        "## Ablation: what the default recipe is made of (test F1, strict)\n",
+        "| recipe | argmax decoding | constrained (Viterbi) decoding | best epoch | command |",
+        "|---|---|---|---|---|",
+    ]
+    rows = [
+        ("peer recipe: lr 5e-5, 4 epochs, no context", results["parity"]),
+        ("lr 1e-4, up to 6 epochs, no context", results["nocontext"]),
+        (
+            "lr 1e-4, up to 6 epochs, + 48 context tokens from neighbouring sentences (default)",
+            results["default"],
+        ),
+    ]
+    for name, result in rows:
+        if not result:
+            lines.append(f"| {name} | not measured | not measured | | |")
+            continue
+        best = result.get("best_epoch") or result.get("training", {}).get("best_epoch")
+        command = result.get("command") or f"model `{result.get('model')}`"
+        lines.append(
+            f"| {name} | {fmt(result['test']['argmax']['f1'])} | "
+            f"{fmt(result['test']['viterbi']['f1'])} | {best} | `{command}` |"
+        )
+    return "\n".join(lines) + "\n\n"
+
+
+def raw_text_section(results: Results) -> str:
+    default = results["default"]
+    title = "## Raw-text path: detokenised test, tagged through `Tagger.tag`, mapped back\n\n"
+    if not default:
+        return title + MISSING.format(step="default")
+    token, raw = default["test"]["viterbi"], default["raw_text"]
+    return title + (
+        "| path | precision | recall | F1 |\n|---|---|---|---|\n"
+        f"| token path (`Tagger.tag_words` on the gold words) | {fmt(token['precision'])} | "
+        f"{fmt(token['recall'])} | {fmt(token['f1'])} |\n"
+        f"| raw text (spaCy sentences and words, passages of {raw['passage_sentences']} "
+        f"sentences) | {fmt(raw['precision'])} | {fmt(raw['recall'])} | {fmt(raw['f1'])} |\n\n"
+        f"Raw text − token path: **{raw['f1'] - token['f1']:+.2f} F1** "
+        "(goal: no more than 1.0 below).\n\n"
+    )
+
+
+def speed_section(results: Results) -> str:
+    speed = results["speed"]
+    title = "## Inference on the CPU (whole test set, 2 threads)\n\n"
+    if not speed:
+        return title + MISSING.format(step="speed")
+    ours, peer = speed["ours"], speed["peer"]["inference"]
+    ratio = ours["words_per_s"] / peer["words_per_s_sorted"]
+    return title + (
+        "| | words/s | ours / this | latency, one ~250-word abstract (median of 20) | "
+        "peak RSS after load |\n|---|---|---|---|---|\n"
+        f"| ours (`Tagger.tag_words`, model `{speed['model']}`) | {fmt(ours['words_per_s'], 0)} | "
+        f"1.00 | {fmt(ours['latency_ms_250_words_median'], 1)} ms | "
+        f"{fmt(ours['peak_rss_mb_after_load'], 0)} MB |\n"
+        f"| peer, batches sorted by length (batch {peer['sorted_batch_size']}) | "
+        f"{fmt(peer['words_per_s_sorted'], 0)} | **{ratio:.2f}** | "
+        f"{fmt(peer['latency_ms_250_words_median'], 1)} ms | "
+        f"{fmt(speed['peer'].get('peak_rss_mb_after_load'), 0)} MB |\n"
+        f"| peer, file order (batch {peer['file_order_batch_size']}) | "
+        f"{fmt(peer['words_per_s_file_order'], 0)} | "
+        f"{ours['words_per_s'] / peer['words_per_s_file_order']:.2f} | | |\n\n"
+        f"Goal: ours / peer sorted ≥ 1.3. Our latency is `Tagger.tag` on raw text (spaCy "
+        f"splitting included); the peer's is a forward pass on pre-split words. Peer command: "
+        f"`{speed['peer_command']}`; ours: `python -m benchmarks.run_all --steps speed`.\n\n"
+    )
+
+
+def training_time_section(results: Results) -> str:
+    peer, parity, default = results["peer"], results["parity"], results["default"]
+    title = "## Training time per epoch (train split, 2 threads)\n\n"
+    if not (peer and parity):
+        return title + MISSING.format(step="peer,parity")
+    peer_epoch = mean_epoch_seconds(peer)
+    lines = [
+        "| run | mean seconds / epoch | ours / peer |",
+        "|---|---|---|",
+        f"| peer (HF + PyTorch) | {peer_epoch:.0f} | 1.00 |",
+        f"| ours, peer recipe (no context) | {mean_epoch_seconds(parity):.0f} | "
+        f"**{mean_epoch_seconds(parity) / peer_epoch:.2f}** |",
+    ]
+    if default and default["training"].get("history"):
+        default_epoch = statistics.mean(e["seconds"] for e in default["training"]["history"])
+        lines.append(
+            f"| ours, default recipe (with context; trained separately, see model.json) "
+            f"| {default_epoch:.0f} | {default_epoch / peer_epoch:.2f} |"
+        )
+    return (
+        title + "\n".join(lines) + "\n\nGoal: ours / peer ≤ 1.0 for the same recipe. "
+        "Epoch times exclude the dev evaluation.\n\n"
+    )
+
+
+def render_markdown(results: Results, machine: str) -> str:
+    return "".join(
+        [
+            HEADER.format(machine=machine),
+            "\n",
+            accuracy_section(results),
+            ablation_section(results),
+            raw_text_section(results),
+            speed_section(results),
+            training_time_section(results),
+        ]
+    )

@@ -1,0 +1,319 @@
+"""Run the benchmarks of BENCHMARKS.md and rewrite its tables from what was measured.
+
+Usage:
+    python -m benchmarks.run_all [--data-dir DIR] [--steps peer,parity,nocontext,default,speed]
+    python -m benchmarks.run_all --render-only
+
+Each step writes `benchmarks/results/<step>.json`; the tables are rendered from those files
+only, with the command that produced each. Every F1 is strict entity-level (seqeval,
+mode="strict", scheme=IOB2) on BC5CDR-disease `test`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "benchmarks" / "results"
+BENCH_PYTHON = REPO / ".venv-bench" / "bin" / "python"
+MODELS = REPO / "models"
+
+
+def run_logged(command: list[str]) -> float:
+    """Run a command with its output passed through; return its wall seconds."""
+    print(f"$ {shlex.join(command)}", file=sys.stderr, flush=True)
+    started = time.perf_counter()
+    subprocess.run(command, cwd=REPO, check=True)
+    return time.perf_counter() - started
+
+
+def save(step: str, content: dict[str, Any]) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    content = {"measured": datetime.now(UTC).isoformat(timespec="seconds"), **content}
+    (RESULTS / f"{step}.json").write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+
+
+def load(step: str) -> dict[str, Any] | None:
+    path = RESULTS / f"{step}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def display_command(command: Sequence[str]) -> str:
+    """The command as a reader would type it from the repo root."""
+    shown = [Path(part).name if part == sys.executable else part for part in command]
+    shown = ["python" if part.startswith("python3") else part for part in shown]
+    return shlex.join(shown).replace(str(REPO) + "/", "")
+
+
+# ---------------------------------------------------------------- accuracy of models
+
+
+def test_scores(model: Path, data_dir: Path, decoder: str | None) -> dict[str, Any]:
+    from tagger.bio import read_bio
+    from tagger.tagger import Tagger
+    from training.evaluate import evaluate_predictions
+
+    tagger = Tagger.load(model, decoder=decoder)
+    sentences = read_bio(data_dir / "test.tsv")
+    predictions = tagger.tag_words([s.words for s in sentences])
+    scores = evaluate_predictions(sentences, [labels for labels, _ in predictions])
+    scores.pop("by_length")
+    return scores
+
+
+def train_and_score(step: str, args: argparse.Namespace, extra: list[str]) -> None:
+    """Train one recipe variant, then score it on test with both decoders."""
+    out = MODELS / f"bench-{step}"
+    command = [
+        sys.executable,
+        "-m",
+        "training.train",
+        "--out",
+        str(out),
+        "--data-dir",
+        str(args.data_dir),
+        "--no-test",
+        *extra,
+    ]
+    seconds = run_logged(command)
+    metadata = json.loads((out / "model.json").read_text(encoding="utf-8"))
+    history = metadata["training"]["history"]
+    save(
+        step,
+        {
+            "command": display_command(command),
+            "wall_seconds": round(seconds, 1),
+            "epoch_seconds": [record["seconds"] for record in history],
+            "best_epoch": metadata["training"]["best_epoch"],
+            "dev": metadata["metrics"]["dev"],
+            "test": {name: test_scores(out, args.data_dir, name) for name in ("argmax", "viterbi")},
+        },
+    )
+
+
+def step_parity(args: argparse.Namespace) -> None:
+    train_and_score("parity", args, ["--recipe", "peer"])
+
+
+def step_nocontext(args: argparse.Namespace) -> None:
+    train_and_score("nocontext", args, ["--context-tokens", "0", "--no-cross-sentence"])
+
+
+def step_peer(args: argparse.Namespace) -> None:
+    out = RESULTS / "peer_hf_raw.json"
+    command = [
+        str(BENCH_PYTHON),
+        "benchmarks/peer_hf.py",
+        "--data-dir",
+        str(args.data_dir),
+        "--threads",
+        str(args.threads),
+        "--out",
+        str(out),
+    ]
+    seconds = run_logged(command)
+    save(
+        "peer",
+        {
+            "command": display_command(command),
+            "wall_seconds": round(seconds, 1),
+            **json.loads(out.read_text(encoding="utf-8")),
+        },
+    )
+
+
+def step_default(args: argparse.Namespace) -> None:
+    """The shipped default model: test F1 by decoder, and the raw-text path."""
+    model = Path(args.default_model)
+    metadata = json.loads((model / "model.json").read_text(encoding="utf-8"))
+    save(
+        "default",
+        {
+            "model": str(model.relative_to(REPO)) if model.is_relative_to(REPO) else str(model),
+            "version": metadata["version"],
+            "training": {
+                k: metadata["training"].get(k)
+                for k in (
+                    "learning_rate",
+                    "epochs",
+                    "batch_size",
+                    "windows",
+                    "best_epoch",
+                    "history",
+                )
+            },
+            "test": {
+                name: test_scores(model, args.data_dir, name) for name in ("argmax", "viterbi")
+            },
+            "raw_text": raw_text_scores(model, args.data_dir),
+        },
+    )
+
+
+def raw_text_scores(model: Path, data_dir: Path, passage_sentences: int = 10) -> dict[str, Any]:
+    """Detokenise test into plain-text passages, tag through `Tagger.tag_many`, map back, score."""
+    from tagger.bio import read_bio
+    from tagger.tagger import Tagger
+    from tagger.text import detokenize, labels_for_words
+    from training.evaluate import evaluate_predictions
+
+    tagger = Tagger.load(model)
+    sentences = read_bio(data_dir / "test.tsv")
+    predicted: list[list[str]] = []
+    for start in range(0, len(sentences), passage_sentences):
+        group = sentences[start : start + passage_sentences]
+        texts, word_offsets, shift = [], [], 0
+        for sentence in group:
+            text, offsets = detokenize(sentence.words)
+            texts.append(text)
+            word_offsets.append([(s + shift, e + shift) for s, e in offsets])
+            shift += len(text) + 1
+        spans = tagger.tag(" ".join(texts))
+        chars = [(span.start, span.end, span.label) for span in spans]
+        predicted.extend(labels_for_words(offsets, chars) for offsets in word_offsets)
+    scores = evaluate_predictions(sentences, predicted)
+    scores.pop("by_length")
+    return {**scores, "passage_sentences": passage_sentences}
+
+
+# ---------------------------------------------------------------- speed and memory
+
+
+def our_speed(model: Path, data_dir: Path) -> dict[str, Any]:
+    from tagger.bio import read_bio
+    from tagger.tagger import Tagger
+    from tagger.text import detokenize
+
+    sentences = read_bio(data_dir / "test.tsv")
+    words = [s.words for s in sentences]
+    n_words = sum(len(w) for w in words)
+    tagger = Tagger.load(model)
+    tagger.tag_words(words)  # warm-up: traces the predict step once per length bucket
+    started = time.perf_counter()
+    tagger.tag_words(words)
+    seconds = time.perf_counter() - started
+    abstract: list[str] = []
+    for sentence in sentences:
+        abstract.extend(sentence.words)
+        if len(abstract) >= 250:
+            break
+    text, _ = detokenize(abstract)
+    for _ in range(3):
+        tagger.tag(text)
+    latencies = []
+    for _ in range(20):
+        started = time.perf_counter()
+        tagger.tag(text)
+        latencies.append(time.perf_counter() - started)
+    return {
+        "n_words": n_words,
+        "words_per_s": round(n_words / seconds, 1),
+        "latency_ms_250_words_median": round(1000 * statistics.median(latencies), 1),
+        "abstract_words": len(abstract),
+    }
+
+
+def peak_rss_after_load(model: Path) -> float:
+    """Peak resident memory (MB) of a fresh process that loaded the model and tagged one line."""
+    code = (
+        "import resource, sys\n"
+        "from tagger.tagger import Tagger\n"
+        "Tagger.load(sys.argv[1]).tag('Cocaine-induced seizures.')\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", code, str(model)],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return round(float(output.stdout.strip().splitlines()[-1]), 1)
+
+
+def step_speed(args: argparse.Namespace) -> None:
+    """Ours and the peer, one after the other in this run, on the whole test set."""
+    model = Path(args.default_model)
+    ours = our_speed(model, args.data_dir)
+    ours["peak_rss_mb_after_load"] = peak_rss_after_load(model)
+    peer_out = RESULTS / "peer_speed_raw.json"
+    peer_command = [
+        str(BENCH_PYTHON),
+        "benchmarks/peer_hf.py",
+        "--mode",
+        "infer-only",
+        "--data-dir",
+        str(args.data_dir),
+        "--threads",
+        str(args.threads),
+        "--out",
+        str(peer_out),
+    ]
+    run_logged(peer_command)
+    peer = json.loads(peer_out.read_text(encoding="utf-8"))
+    save(
+        "speed",
+        {
+            "ours": ours,
+            "peer": peer,
+            "peer_command": display_command(peer_command),
+            "model": model.name,
+        },
+    )
+
+
+STEPS: dict[str, Callable[[argparse.Namespace], None]] = {
+    "peer": step_peer,
+    "parity": step_parity,
+    "nocontext": step_nocontext,
+    "default": step_default,
+    "speed": step_speed,
+}
+
+
+# ---------------------------------------------------------------- BENCHMARKS.md
+
+
+def render() -> str:
+    from benchmarks.report import render_markdown
+
+    return render_markdown({step: load(step) for step in STEPS}, machine_description())
+
+
+def machine_description() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, default=os.environ.get("BC5CDR_DIR"))
+    parser.add_argument("--steps", default=",".join(STEPS))
+    parser.add_argument("--default-model", default=str(MODELS / "default"))
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--render-only", action="store_true")
+    args = parser.parse_args(argv)
+    if not args.render_only:
+        if args.data_dir is None:
+            parser.error("set BC5CDR_DIR or pass --data-dir")
+        args.data_dir = args.data_dir.resolve()
+        for step in args.steps.split(","):
+            STEPS[step](args)
+    (REPO / "BENCHMARKS.md").write_text(render(), encoding="utf-8")
+    print("wrote BENCHMARKS.md", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
