@@ -80,7 +80,7 @@ def _save(store: CorrectionsStore, target: state.CorrectionTarget) -> None:
             annotator=annotator,
         )
     except InvalidCorrectionError as error:
-        state.flash("error", f"Not saved: {error}")
+        state.flash("error", f"Not saved: {render.md(str(error))}")
         return
     saved = result.correction
     state.remember_save(saved.id)
@@ -106,7 +106,8 @@ def _undo(store: CorrectionsStore) -> None:
         return
     state.flash(
         "success",
-        f"Undone: correction #{removed.id} ({render.preview(removed.words, 60)}) removed.",
+        f"Undone: correction #{removed.id} "
+        f"({render.md(render.preview(removed.words, 60))}) removed.",
     )
 
 
@@ -146,10 +147,13 @@ def _counts(store: CorrectionsStore, status: services.ModelStatus) -> None:
     trained_at = services.model_trained_at(status.tagger.metadata)
     if trained_at is not None:
         since = store.count(since=trained_at)
-        help_text = f"Saved after {trained_at:%Y-%m-%d %H:%M} UTC, when {status.version} was saved."
+        help_text = (
+            f"Saved after {trained_at:%Y-%m-%d %H:%M} UTC, when {render.md(status.version)} "
+            "was saved."
+        )
     else:
         since = store.count(model_version=status.version)
-        help_text = f"Saved while {status.version} was in service."
+        help_text = f"Saved while {render.md(status.version)} was in service."
     right.metric("Since the model in service was trained", f"{since:,}", help=help_text)
 
 
@@ -180,7 +184,7 @@ def _predicted_spans(target: state.CorrectionTarget, draft: tuple[str, ...]) -> 
         kept = editing.has_span(draft, span.start, span.end)
         columns = st.columns([4, 1, 1, 1, 1.6])
         columns[0].markdown(
-            f"{'✅' if kept else '❌'} `{text}` · words {span.start}–{span.end - 1} · "
+            f"{'✅' if kept else '❌'} **{render.md(text)}** · words {span.start}–{span.end - 1} · "
             f"confidence {span.score:.2f}"
         )
         key = f"{target.ident}_{span.start}_{span.end}"
@@ -225,14 +229,17 @@ def _range_tools(target: state.CorrectionTarget) -> None:
     columns = st.columns(3)
     if editing_span is not None:
         old = " ".join(target.words[editing_span[0] : editing_span[1]])
-        st.caption(f"Changing the boundaries of `{old}`: pick its new first and last word above.")
+        st.caption(
+            f"Changing the boundaries of **{render.md(old)}**: "
+            "pick its new first and last word above."
+        )
         columns[0].button(
             "Apply new boundaries", type="primary", on_click=_apply_range, args=(target, "bounds")
         )
         columns[1].button("Cancel", on_click=_apply_range, args=(target, "cancel"))
         return
     columns[0].button(
-        f"Mark “{render.preview(selected.split(), 30)}” as disease",
+        f"Mark “{render.md(render.preview(selected.split(), 30))}” as disease",
         on_click=_apply_range,
         args=(target, "mark"),
     )
@@ -274,7 +281,7 @@ def _draft_view(target: state.CorrectionTarget, draft: tuple[str, ...]) -> tuple
     invalid = editing.invalid_positions(draft)
     repaired, _ = repair_bio(draft)
     if invalid:
-        words = ", ".join(f"{i} `{target.words[i]}`" for i in invalid)
+        words = ", ".join(f"{i} **{render.md(target.words[i])}**" for i in invalid)
         st.warning(
             f"Invalid BIO: word {words} is labelled I-Disease but continues no entity "
             "(an I without a B). It will be saved as B-Disease, as shown below; "
@@ -291,8 +298,8 @@ def _draft_view(target: state.CorrectionTarget, draft: tuple[str, ...]) -> tuple
 
 def _target_view(target: state.CorrectionTarget, store: CorrectionsStore) -> None:
     st.caption(
-        f"Sentence {target.sentence_index + 1} of {target.origin} · "
-        f"predicted by model {target.model_version}"
+        f"Sentence {target.sentence_index + 1} of {render.md(target.origin)} · "
+        f"predicted by model {render.md(target.model_version)}"
     )
     draft = state.draft_labels()
     _draft_view(target, draft)

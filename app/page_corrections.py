@@ -52,7 +52,7 @@ def _delete(store: CorrectionsStore, correction_id: int) -> None:
     except CorrectionNotFoundError as error:
         state.flash("warning", str(error))
         return
-    message = f"Deleted correction #{removed.id} ({render.preview(removed.words, 60)})."
+    message = f"Deleted correction #{removed.id} ({render.md(render.preview(removed.words, 60))})."
     if removed.current:
         earlier = [c for c in store.history(removed.sentence_key) if c.current]
         if earlier:

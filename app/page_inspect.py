@@ -43,10 +43,13 @@ def _tag_upload(
         parsed = inputs.read_bio_upload(upload.name, data, max_bytes=settings.max_upload_bytes)
     except inputs.InputProblem as problem:
         state.set_inspect_result(None)
-        st.error(str(problem), icon=":material/error:")
+        st.error(render.md(str(problem)), icon=":material/error:")
         return None
     if status.tagger is None:
-        st.info(f"{upload.name}: {len(parsed.sentences):,} sentences read; tagging needs a model.")
+        st.info(
+            f"{render.md(upload.name)}: {len(parsed.sentences):,} sentences read; "
+            "tagging needs a model."
+        )
         return None
     total = len(parsed.sentences)
     bar = st.progress(0.0, text=f"Tagging {total:,} sentences…")
@@ -76,9 +79,10 @@ def _metrics(result: state.InspectResult) -> None:
     columns[3].metric("Sentences", f"{len(result.gold):,}")
     columns[4].metric("Disagree", f"{len(comparison.disagreeing):,}")
     st.caption(
-        f"{result.file_name}: {comparison.gold_count:,} mentions in the file, "
+        f"{render.md(result.file_name)}: {comparison.gold_count:,} mentions in the file, "
         f"{comparison.predicted_count:,} predicted, {comparison.true_positives:,} exact matches · "
-        f"model **{result.model_version}** on **{result.device}** · {result.seconds:.1f} s"
+        f"model **{render.md(result.model_version)}** on **{render.md(result.device)}** · "
+        f"{result.seconds:.1f} s"
     )
 
 
@@ -152,7 +156,7 @@ def _sentence_view(result: state.InspectResult, indexes: list[int]) -> None:
 
 def _show_result(result: state.InspectResult) -> None:
     for note in result.notes:
-        st.info(note)
+        st.info(render.md(note))
     _metrics(result)
     only_disagreeing = st.toggle(
         "Only sentences where the model and the file disagree",

@@ -83,7 +83,8 @@ def _downloads(result: state.TagResult) -> None:
 
 def _sentence_label(result: state.TagResult, index: int) -> str:
     count = sum(1 for span in result.spans if span.sentence == index)
-    return f"{index + 1}. {render.preview(result.sentences[index].words, 80)} ({count} mentions)"
+    words = render.preview(result.sentences[index].words, 80)
+    return f"{index + 1}. {words} ({render.plural(count, 'mention')})"
 
 
 def _correct_a_sentence(result: state.TagResult) -> None:
@@ -117,8 +118,9 @@ def _show_result(result: state.TagResult, settings: AppSettings) -> None:
     )
     n_low = sum(1 for span in result.spans if span.score < low)
     st.caption(
-        f"Model **{result.model_version}** on **{result.device}** · "
-        f"{len(result.sentences)} sentences · {len(result.spans)} mentions "
+        f"Model **{render.md(result.model_version)}** on **{render.md(result.device)}** · "
+        f"{render.plural(len(result.sentences), 'sentence')} · "
+        f"{render.plural(len(result.spans), 'mention')} "
         f"({n_low} below {low:.2f}) · {result.seconds:.2f} s"
     )
     st.html(render.legend_html(low))

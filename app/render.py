@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -43,6 +44,21 @@ class SpanLike(Protocol):
 def escape(text: str) -> str:
     """Text made safe inside HTML elements and quoted attributes."""
     return html.escape(text, quote=True)
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def md(text: str) -> str:
+    """Text shown literally where Streamlit reads Markdown (messages, captions, labels).
+
+    Every ASCII punctuation mark gets a backslash, so ``*``, ``$`` (LaTeX),
+    ``:red[...]`` or a backtick in a file name or a word stay plain characters.
+
+    >>> print(md("a*b* $x$ <i>"))
+    a\\*b\\* \\$x\\$ \\<i\\>
+    """
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
 def style_sheet() -> str:
@@ -194,6 +210,11 @@ def result_bio(result: TagResult) -> str:
         Sentence(sentence.words, sentence.labels) for sentence in result.sentences if sentence.words
     ]
     return format_bio(sentences) if sentences else ""
+
+
+def plural(count: int, noun: str) -> str:
+    """``plural(1, "mention")`` is ``1 mention``; ``plural(1200, "mention")`` ``1,200 mentions``."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def preview(words: Sequence[str], limit: int = 90) -> str:

@@ -65,9 +65,11 @@ def sidebar(settings: AppSettings) -> None:
         if status.tagger is None:
             st.warning("No model available.", icon=":material/warning:")
         else:
-            st.caption(f"Model **{status.tagger.version}** · {status.tagger.device}")
+            st.caption(
+                f"Model **{render.md(status.tagger.version)}** · {render.md(status.tagger.device)}"
+            )
         count = services.corrections_store(settings).count()
-        st.caption(f"{count:,} correction{'s' if count != 1 else ''} saved")
+        st.caption(f"{render.plural(count, 'correction')} saved")
 
 
 def main() -> None:

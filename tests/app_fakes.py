@@ -7,6 +7,7 @@ suffixes (unsure), using the real sentence and word splitting (``tagger.text``).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,6 +124,14 @@ def write_fake_model_folder(folder: Path, version: str = FAKE_VERSION) -> Path:
 
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+_MARKDOWN_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+
+
+def shown(markdown: str) -> str:
+    """Markdown from the app as the curator reads it: without ``render.md``'s backslashes."""
+    return _MARKDOWN_ESCAPE.sub(r"\1", markdown)
+
+
 APP_SCRIPT = REPO_ROOT / "streamlit_app.py"
 
 

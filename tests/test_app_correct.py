@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Button
 
-from tests.app_fakes import make_app
+from tests.app_fakes import make_app, shown
 from tests.test_app_inspect import FILE, upload
 from training.corrections import CorrectionFilter, CorrectionsStore
 
@@ -55,7 +55,7 @@ def edit_token_table(app: AppTest, edits: dict[int, str]) -> None:
 
 
 def test_change_boundaries_save_and_undo(app: AppTest, tmp_path: Path) -> None:
-    assert any("Sentence 1 of fixture.tsv" in c.value for c in app.caption)
+    assert any("Sentence 1 of fixture.tsv" in shown(c.value) for c in app.caption)
     # The model marked "failure"; the curator widens it to "Chronic renal failure".
     app.button(key=f"bounds_{TARGET}_2_3").click().run()
     app.select_slider(key=f"correct_range_{TARGET}").set_value((0, 2)).run()
@@ -102,8 +102,8 @@ def test_an_i_without_b_is_shown_and_repaired_before_saving(app: AppTest, tmp_pa
     edit_token_table(app, {1: "I-Disease", 2: "I-Disease", 4: "O"})  # "renal failure", no B
     app.run()
     assert not app.exception
-    warning = " ".join(w.value for w in app.warning)
-    assert "Invalid BIO: word 1 `renal`" in warning and "saved as B-Disease" in warning
+    warning = shown(" ".join(w.value for w in app.warning))
+    assert "Invalid BIO: word 1 **renal**" in warning and "saved as B-Disease" in warning
     button(app, "Save correction").click().run()
     assert store(tmp_path).corrections()[0].labels == ("O", "B-Disease", "I-Disease", "O", "O", "O")
     assert any("1 label(s) repaired" in s.value for s in app.success)

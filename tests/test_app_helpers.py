@@ -10,6 +10,7 @@ from app import editing, inputs, render
 from app.evaluation import compare
 from app.settings import AppSettings, SettingsError
 from tagger.bio import Sentence, entity_spans
+from tests.app_fakes import shown
 
 ATTACKS = ("<script>alert(1)</script>", "<img src=x onerror=alert(1)>", '" onmouseover="alert(1)')
 
@@ -120,3 +121,12 @@ def test_settings_refuse_unusable_values_with_the_fix() -> None:
         "d",
         20,
     )
+
+
+@pytest.mark.parametrize(
+    "text", [*ATTACKS, "file_$x$_:red[a]_`b`.tsv", "**bold** [link](javascript:x)"]
+)
+def test_md_makes_every_markdown_character_literal(text: str) -> None:
+    escaped = render.md(text)
+    assert all(escaped[i - 1] == "\\" for i, ch in enumerate(escaped) if ch in "<>*$[]`:_(")
+    assert shown(escaped) == text

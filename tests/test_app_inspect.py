@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app_fakes import FakeTagger, make_app
+from tests.app_fakes import FakeTagger, make_app, shown
 
 # The fake tagger finds "failure" alone (not "Chronic renal failure"), "fever", "Obesity"
 # and "hypertension": 3 of 4 file mentions exactly, plus 1 extra, so P = R = F1 = 75%.
@@ -97,7 +97,7 @@ def test_a_bad_file_gives_a_clear_message_with_its_line(
     app = upload(inspect_page(tmp_path, monkeypatch), name, data)
     assert not app.exception
     assert len(app.error) == 1
-    assert app.error[0].value.startswith(f"Cannot read {message}")
+    assert shown(app.error[0].value).startswith(f"Cannot read {message}")
     upload(app, "fixture.tsv", FILE)  # the app is still up and works
     assert metrics(app)["F1"] == "75.0%"
 
@@ -108,7 +108,7 @@ def test_a_file_past_the_upload_limit_is_refused_with_the_limit(
     app = inspect_page(tmp_path, monkeypatch, env={"TAGGER_MAX_UPLOAD_MB": "1"})
     upload(app, "big.tsv", FILE * 40_000)  # about 5 MB
     assert not app.exception
-    assert "the upload limit is 1 MB" in app.error[0].value
+    assert "the upload limit is 1 MB" in shown(app.error[0].value)
 
 
 def test_iob1_labels_are_repaired_with_a_note(
@@ -116,7 +116,7 @@ def test_iob1_labels_are_repaired_with_a_note(
 ) -> None:
     app = upload(inspect_page(tmp_path, monkeypatch), "iob1.tsv", b"heart\tI-Disease\n.\tO\n")
     assert not app.exception
-    assert any("repaired 1 IOB1 label" in info.value for info in app.info)
+    assert any("repaired 1 IOB1 label" in shown(info.value) for info in app.info)
 
 
 def test_a_test_set_sized_file_is_tagged_once_and_stays_usable(

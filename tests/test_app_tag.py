@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.samples import load_samples
-from tests.app_fakes import make_app
+from tests.app_fakes import make_app, shown
 
 SAMPLE = "Cardiotoxicity"
 
@@ -47,7 +47,7 @@ def test_a_sample_is_tagged_and_its_spans_shown(app: AppTest) -> None:
     for row in mentions.itertuples():
         assert text[row.start : row.end] == row.mention
     assert mentions.loc[mentions["mention"] == "cardiomyopathy", "repeats"].iloc[0] >= 2
-    caption = " ".join(c.value for c in app.caption)
+    caption = shown(" ".join(c.value for c in app.caption))
     assert "fake-1" in caption and "CPU (fake)" in caption
     assert [b.label for b in app.get("download_button")] == [
         "Download mentions (JSON)",
