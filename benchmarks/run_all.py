@@ -60,12 +60,14 @@ def display_command(command: Sequence[str]) -> str:
 # ---------------------------------------------------------------- accuracy of models
 
 
-def test_scores(model: Path, data_dir: Path, decoder: str | None) -> dict[str, Any]:
+def test_scores(
+    model: Path, data_dir: Path, decoder: str | None, precision: str = "float32"
+) -> dict[str, Any]:
     from tagger.bio import read_bio
     from tagger.tagger import Tagger
     from training.evaluate import evaluate_predictions
 
-    tagger = Tagger.load(model, decoder=decoder)
+    tagger = Tagger.load(model, decoder=decoder, precision=precision)
     sentences = read_bio(data_dir / "test.tsv")
     predictions = tagger.tag_words([s.words for s in sentences])
     scores = evaluate_predictions(sentences, [labels for labels, _ in predictions])
@@ -191,7 +193,7 @@ def raw_text_scores(model: Path, data_dir: Path, passage_sentences: int = 10) ->
 # ---------------------------------------------------------------- speed and memory
 
 
-def our_speed(model: Path, data_dir: Path) -> dict[str, Any]:
+def our_speed(model: Path, data_dir: Path, precision: str) -> dict[str, Any]:
     from tagger.bio import read_bio
     from tagger.tagger import Tagger
     from tagger.text import detokenize
@@ -199,7 +201,7 @@ def our_speed(model: Path, data_dir: Path) -> dict[str, Any]:
     sentences = read_bio(data_dir / "test.tsv")
     words = [s.words for s in sentences]
     n_words = sum(len(w) for w in words)
-    tagger = Tagger.load(model)
+    tagger = Tagger.load(model, precision=precision)
     tagger.tag_words(words)  # warm-up: traces the predict step once per length bucket
     started = time.perf_counter()
     tagger.tag_words(words)
@@ -222,6 +224,9 @@ def our_speed(model: Path, data_dir: Path) -> dict[str, Any]:
         "words_per_s": round(n_words / seconds, 1),
         "latency_ms_250_words_median": round(1000 * statistics.median(latencies), 1),
         "abstract_words": len(abstract),
+        "model": model.name,
+        "precision": precision,
+        "windows": tagger.info.windows.__dict__,
     }
 
 
@@ -246,8 +251,11 @@ def peak_rss_after_load(model: Path) -> float:
 def step_speed(args: argparse.Namespace) -> None:
     """Ours and the peer, one after the other in this run, on the whole test set."""
     model = Path(args.default_model)
-    ours = our_speed(model, args.data_dir)
-    ours["peak_rss_mb_after_load"] = peak_rss_after_load(model)
+    ours = [our_speed(model, args.data_dir, precision) for precision in ("float32", "bfloat16")]
+    parity = MODELS / "bench-parity"
+    if (parity / "model.json").is_file():  # same engine, no context windows: like for like
+        ours += [our_speed(parity, args.data_dir, p) for p in ("float32", "bfloat16")]
+    rss = peak_rss_after_load(model)
     peer_out = RESULTS / "peer_speed_raw.json"
     peer_command = [
         str(BENCH_PYTHON),
@@ -269,6 +277,7 @@ def step_speed(args: argparse.Namespace) -> None:
             "ours": ours,
             "peer": peer,
             "peer_command": display_command(peer_command),
+            "peak_rss_mb_after_load": rss,
             "model": model.name,
         },
     )

@@ -23,9 +23,17 @@ IGNORE_INDEX = -1  # label of pieces that are not scored: later pieces, [CLS], [
 
 
 def build_token_classifier(
-    backbone: keras_hub.models.BertBackbone, num_labels: int, *, dropout: float = 0.1
+    backbone: keras_hub.models.BertBackbone,
+    num_labels: int,
+    *,
+    dropout: float = 0.1,
+    dtype: str | None = None,
 ) -> keras.Model:
-    """Per-token label logits `(batch, tokens, num_labels)` on top of `backbone`."""
+    """Per-token label logits `(batch, tokens, num_labels)` on top of `backbone`.
+
+    `dtype` is a Keras dtype policy for the head (the backbone has its own); the logits
+    are always float32 so that the softmax and the loss stay exact under mixed precision.
+    """
     inputs = {
         "token_ids": keras.Input(shape=(None,), dtype="int32", name="token_ids"),
         "segment_ids": keras.Input(shape=(None,), dtype="int32", name="segment_ids"),
@@ -38,8 +46,10 @@ def build_token_classifier(
     logits = keras.layers.Dense(
         num_labels,
         kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+        dtype=dtype,
         name="token_logits",
     )(sequence)
+    logits = keras.layers.Activation("linear", dtype="float32", name="float32_logits")(logits)
     return keras.Model(inputs, logits, name="bert_token_classifier")
 
 

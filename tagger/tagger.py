@@ -66,10 +66,20 @@ class Tagger:
 
     @classmethod
     def load(
-        cls, model_dir: str | Path, *, batch_size: int = 64, decoder: str | None = None
+        cls,
+        model_dir: str | Path,
+        *,
+        batch_size: int = 64,
+        decoder: str | None = None,
+        precision: str = "float32",
     ) -> Tagger:
-        """Load a model folder; `decoder` overrides the one it was trained with."""
-        return cls(load_model_folder(model_dir), batch_size=batch_size, decoder=decoder)
+        """Load a model folder.
+
+        `decoder` overrides the one it was trained with; `precision="bfloat16"` runs
+        mixed precision (see `load_model_folder`).
+        """
+        loaded = load_model_folder(model_dir, precision=precision)
+        return cls(loaded, batch_size=batch_size, decoder=decoder)
 
     @property
     def version(self) -> str:
