@@ -27,6 +27,10 @@ PICK_FROM_KEY = "correct_pick_from"
 PICK_NUMBER_KEY = "correct_pick_number"
 FROM_TEXT = "Tagged text"
 FROM_FILE = "Inspected file"
+KEPT = ":material/check_circle: kept:"
+REJECTED = ":material/cancel: not in your correction:"
+ROW_HEIGHT_PX = 35  # st.data_editor's row height, to show whole sentences unscrolled
+MAX_TABLE_HEIGHT_PX = 1200
 
 
 # ---------------------------------------------------------------------------
@@ -184,8 +188,8 @@ def _predicted_spans(target: state.CorrectionTarget, draft: tuple[str, ...]) -> 
         kept = editing.has_span(draft, span.start, span.end)
         columns = st.columns([4, 1, 1, 1, 1.6])
         columns[0].markdown(
-            f"{'✅' if kept else '❌'} **{render.md(text)}** · words {span.start}–{span.end - 1} · "
-            f"confidence {span.score:.2f}"
+            f"{KEPT if kept else REJECTED} **{render.md(text)}** · "
+            f"words {span.start}–{span.end - 1} · confidence {span.score:.2f}"
         )
         key = f"{target.ident}_{span.start}_{span.end}"
         columns[1].button(
@@ -266,6 +270,7 @@ def _token_table(target: state.CorrectionTarget) -> None:
         key=state.editor_key(),
         hide_index=True,
         num_rows="fixed",
+        height=min(ROW_HEIGHT_PX * (len(target.words) + 1) + 3, MAX_TABLE_HEIGHT_PX),
         disabled=["#", "word", "model", "score"],
         column_config={
             "label": st.column_config.SelectboxColumn(

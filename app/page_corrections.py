@@ -106,7 +106,8 @@ def _export(store: CorrectionsStore) -> None:
         disabled=not exported,
     )
     st.caption(
-        f"{exported.count(chr(10) + chr(10)):,} sentences, one `word<TAB>label` per line."
+        f"{render.plural(exported.count(chr(10) + chr(10)), 'sentence')}, "
+        "one `word<TAB>label` per line."
         if exported
         else "Nothing to export yet."
     )
@@ -120,7 +121,7 @@ def render_page() -> None:
     where = _filters()
     shown = store.corrections(where)
     total = store.count()
-    st.caption(f"{len(shown):,} shown · {total:,} sentences corrected in all")
+    st.caption(f"{len(shown):,} shown · {render.plural(total, 'sentence')} corrected in all")
     if shown:
         st.dataframe(corrections_frame(shown), hide_index=True, width="stretch")
         _delete_tools(store, shown)

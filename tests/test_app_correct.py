@@ -133,3 +133,17 @@ def test_a_sentence_from_the_tag_page_can_be_corrected(
         ("O", "B-Disease", "O", "O", "O"),
     )
     assert saved.source.startswith("text:") and saved.sentence_index == 1
+
+
+def test_any_sentence_of_the_tagged_text_can_be_picked_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app(tmp_path, monkeypatch).run()
+    app.text_area(key="tag_text").input("The patient had fever. No rash was seen.")
+    app.button[0].click().run()
+    app.switch_page("app/page_correct.py").run()
+    assert any("No sentence to correct yet" in info.value for info in app.info)
+    app.number_input(key="correct_pick_number").set_value(2).run()
+    button(app, "Load sentence").click().run()
+    assert any("Sentence 2 of pasted text" in shown(c.value) for c in app.caption)
+    assert list(app.data_editor[0].value["word"]) == ["No", "rash", "was", "seen", "."]
