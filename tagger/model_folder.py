@@ -27,7 +27,7 @@ from typing import Any
 import keras
 
 from tagger.model import build_token_classifier
-from tagger.tokenization import WordPieceEncoder
+from tagger.tokenization import VocabularyError, WordPieceEncoder
 from tagger.windows import WindowSettings
 
 FORMAT = "disease-tagger-model/1"
@@ -111,6 +111,7 @@ def save_model_folder(
     metadata.created = metadata.created or datetime.now(UTC).isoformat(timespec="seconds")
     metadata.libraries = metadata.libraries or library_versions()
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
+    retired: Path | None = None
     try:
         model.save_weights(staging / WEIGHTS_FILE)
         shutil.copyfile(vocab_path, staging / VOCAB_FILE)
@@ -126,6 +127,8 @@ def save_model_folder(
             os.replace(staging, folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        if retired is not None and retired.exists() and not folder.exists():
+            os.replace(retired, folder)  # interrupted between the two renames: undo the first
         raise
     return folder
 
@@ -141,7 +144,11 @@ def read_metadata(folder: str | Path) -> ModelMetadata:
                 "retrain the model with this version of the tagger"
             )
         return ModelMetadata.from_json(content)
-    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as error:
+    except ModelFolderError:
+        raise
+    # ValueError covers bad JSON, bad UTF-8 and impossible window settings; AttributeError
+    # a JSON document that is not an object.
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise ModelFolderError(
             f"{folder / METADATA_FILE} is corrupt ({error}); retrain or restore the folder"
         ) from None
@@ -176,22 +183,58 @@ def load_model_folder(folder: str | Path, *, precision: str = "float32") -> Load
         raise ValueError(f"precision {precision!r}: choose one of {sorted(PRECISIONS)}")
     folder = Path(folder)
     metadata = read_metadata(folder)
-    config = {**metadata.backbone_config, "dtype": PRECISIONS[precision]}
-    backbone = keras_hub.models.BertBackbone.from_config(config)
-    model = build_token_classifier(
-        backbone, len(metadata.labels), dropout=metadata.dropout, dtype=PRECISIONS[precision]
-    )
+    try:
+        config = {**metadata.backbone_config, "dtype": PRECISIONS[precision]}
+        backbone = keras_hub.models.BertBackbone.from_config(config)
+        model = build_token_classifier(
+            backbone, len(metadata.labels), dropout=metadata.dropout, dtype=PRECISIONS[precision]
+        )
+    except (TypeError, ValueError, KeyError) as error:
+        raise ModelFolderError(
+            f"{folder / METADATA_FILE}: backbone_config does not build a BERT ({error}); "
+            "retrain or restore the folder"
+        ) from None
     try:
         model.load_weights(folder / WEIGHTS_FILE)
+        check_weight_count(model, folder / WEIGHTS_FILE)
     except Exception as error:  # h5py and Keras raise many types for a damaged file
         raise ModelFolderError(
             f"{folder / WEIGHTS_FILE} cannot be loaded ({type(error).__name__}: {error}); "
             "the file is damaged or from another model: retrain or restore it"
         ) from None
-    encoder = WordPieceEncoder.from_vocab_file(folder / VOCAB_FILE, lowercase=metadata.lowercase)
+    try:
+        encoder = WordPieceEncoder.from_vocab_file(
+            folder / VOCAB_FILE, lowercase=metadata.lowercase
+        )
+    except VocabularyError as error:
+        raise ModelFolderError(
+            f"{folder / VOCAB_FILE}: {error}; the folder is damaged: retrain or restore it"
+        ) from None
     if len(encoder.vocab) != metadata.backbone_config.get("vocabulary_size"):
         raise ModelFolderError(
             f"{folder / VOCAB_FILE} has {len(encoder.vocab)} tokens but the backbone expects "
             f"{metadata.backbone_config.get('vocabulary_size')}: the folder mixes two models"
         )
     return LoadedModel(model, encoder, metadata, folder)
+
+
+def check_weight_count(model: keras.Model, path: Path) -> None:
+    """Raise if the file holds more or fewer model weights than `model` has.
+
+    Keras fills the variables it finds and silently ignores extra ones, so the weights of
+    a deeper model would load into the shallower one a mismatched model.json describes.
+    """
+    import h5py
+
+    stored: list[str] = []
+    with h5py.File(path, "r") as weights:
+        weights.visititems(
+            lambda name, item: stored.append(name) if isinstance(item, h5py.Dataset) else None
+        )
+    # The optimizer's state may be saved alongside; only model variables count.
+    model_weights = [name for name in stored if not name.startswith("optimizer/")]
+    if len(model_weights) != len(model.weights):
+        raise ValueError(
+            f"the file holds {len(model_weights)} weights but model.json describes a model "
+            f"with {len(model.weights)}"
+        )

@@ -42,21 +42,38 @@ class WordPredictor:
         self.windows = windows
         self.batch_size = batch_size
 
-    def windows_for(self, sentences: Sequence[Sequence[str]]) -> list[Window]:
+    def windows_for(
+        self, sentences: Sequence[Sequence[str]], *, documents: Sequence[int] | None = None
+    ) -> list[Window]:
+        """Windows of all sentences; `documents` (sentence counts) keeps context inside each.
+
+        Without `documents` the sentences form one document, so with `cross_sentence`
+        context flows between neighbours; independent texts must not see each other.
+        """
         corpus = self.encoder.encode_sentences(sentences)
-        targets: list[Target] = []
-        for index, pieces in enumerate(corpus):
-            targets.extend(prediction_targets(index, pieces, self.windows))
-        return [
-            build_window(target, corpus, self.windows, self.encoder.cls_id, self.encoder.sep_id)
-            for target in targets
-        ]
+        windows: list[Window] = []
+        first = 0
+        for size in [len(corpus)] if documents is None else documents:
+            document = corpus[first : first + size]
+            for index, pieces in enumerate(document):
+                for target in prediction_targets(index, pieces, self.windows):
+                    window = build_window(
+                        target, document, self.windows, self.encoder.cls_id, self.encoder.sep_id
+                    )
+                    moved = Target(first + index, target.start, target.end)
+                    windows.append(Window(moved, window.token_ids, window.label_positions))
+            first += size
+        return windows
 
     def probabilities(
-        self, sentences: Sequence[Sequence[str]], *, progress: Progress | None = None
+        self,
+        sentences: Sequence[Sequence[str]],
+        *,
+        progress: Progress | None = None,
+        documents: Sequence[int] | None = None,
     ) -> list[np.ndarray]:
         """One `(words, labels)` probability array per sentence."""
-        windows = self.windows_for(sentences)
+        windows = self.windows_for(sentences, documents=documents)
         num_labels = int(self.model.output_shape[-1])
         result = [np.zeros((len(words), num_labels), np.float32) for words in sentences]
         batches = length_sorted_batches(windows, self.batch_size)
