@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from tagger import Tagger
 from tagger.bio import format_bio
-from tests.app_fakes import APP_SCRIPT
+from tests.app_fakes import APP_SCRIPT, shown
 from tests.tiny import tiny_corpus
 
 TEXT = "Patients developed seizures after cocaine. No hepatitis was seen with lithium treatment."
@@ -32,11 +32,11 @@ def test_the_tiny_model_tags_text_and_reports_its_version(
 ) -> None:
     version = json.loads((tiny_model_dir / "model.json").read_text())["version"]
     assert not app.exception
-    assert any(version in caption.value for caption in app.sidebar.caption)
+    assert any(version in shown(caption.value) for caption in app.sidebar.caption)
     app.text_area(key="tag_text").input(TEXT)
     app.button[0].click().run()
     assert not app.exception
-    caption = " ".join(c.value for c in app.caption)
+    caption = shown(" ".join(c.value for c in app.caption))
     assert f"Model **{version}** on **CPU**" in caption and "2 sentences" in caption
     # The app shows exactly the spans the Tagger API finds (a few training steps may
     # or may not find any, so compare rather than hard-code them).
