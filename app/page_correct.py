@@ -14,7 +14,6 @@ import streamlit as st
 
 from app import editing, render, services, shell, state, tagging
 from app.settings import AppSettings
-from tagger.bio import repair_bio
 from tagger.decoding import spans_from_labels
 from training.corrections import (
     CorrectionNotFoundError,
@@ -281,10 +280,17 @@ def _token_table(target: state.CorrectionTarget) -> None:
     )
 
 
-def _draft_view(target: state.CorrectionTarget, draft: tuple[str, ...]) -> tuple[str, ...]:
-    """Show the draft; return the labels that would be saved (repaired if need be)."""
+def _draft_view(
+    target: state.CorrectionTarget, draft: tuple[str, ...], store: CorrectionsStore
+) -> None:
+    """Show the draft as it would be saved: repaired if need be, refused if unknown."""
+    try:
+        repaired, _ = store.prepare_labels(draft)
+    except InvalidCorrectionError as error:
+        st.error(f"These labels cannot be saved: {render.md(str(error))}", icon=":material/error:")
+        st.html(render.words_html(target.words, [], numbered=True))
+        return
     invalid = editing.invalid_positions(draft)
-    repaired, _ = repair_bio(draft)
     if invalid:
         words = ", ".join(f"{i} **{render.md(target.words[i])}**" for i in invalid)
         st.warning(
@@ -298,7 +304,6 @@ def _draft_view(target: state.CorrectionTarget, draft: tuple[str, ...]) -> tuple
             target.words, render.label_marks(repaired, "draft", "your correction"), numbered=True
         )
     )
-    return repaired
 
 
 def _target_view(target: state.CorrectionTarget, store: CorrectionsStore) -> None:
@@ -307,7 +312,7 @@ def _target_view(target: state.CorrectionTarget, store: CorrectionsStore) -> Non
         f"predicted by model {render.md(target.model_version)}"
     )
     draft = state.draft_labels()
-    _draft_view(target, draft)
+    _draft_view(target, draft, store)
     changed = draft != target.predicted
     columns = st.columns([1.3, 1.3, 4])
     columns[0].button(

@@ -20,7 +20,8 @@ import streamlit as st
 
 if TYPE_CHECKING:
     from app.evaluation import Comparison
-    from tagger import Span, TaggedSentence
+    from app.tagging import TextSpan
+    from tagger import TaggedSentence
     from tagger.bio import Sentence
 
 ANNOTATOR = "annotator"
@@ -43,7 +44,7 @@ class TagResult:
     text: str
     source: str
     sentences: tuple[TaggedSentence, ...]
-    spans: tuple[Span, ...]
+    spans: tuple[TextSpan, ...]
     model_version: str
     device: str
     seconds: float

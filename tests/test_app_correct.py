@@ -147,3 +147,13 @@ def test_any_sentence_of_the_tagged_text_can_be_picked_here(
     button(app, "Load sentence").click().run()
     assert any("Sentence 2 of pasted text" in shown(c.value) for c in app.caption)
     assert list(app.data_editor[0].value["word"]) == ["No", "rash", "was", "seen", "."]
+
+
+def test_an_unknown_label_is_refused_and_nothing_saved(app: AppTest, tmp_path: Path) -> None:
+    edit_token_table(app, {0: "B-Chemical"})  # not offered by the table, but never trust input
+    app.run()
+    assert not app.exception
+    assert any("cannot be saved" in shown(e.value) for e in app.error)
+    button(app, "Save correction").click().run()
+    assert any("Not saved" in shown(e.value) and "B-Chemical" in shown(e.value) for e in app.error)
+    assert store(tmp_path).count() == 0
