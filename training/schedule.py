@@ -20,7 +20,9 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
         warmup = ops.cast(max(self.warmup_steps, 1), "float32")
         total = ops.cast(self.total_steps, "float32")
         rising = step / warmup
-        falling = ops.maximum(total - step, 0.0) / ops.maximum(total - warmup, 1.0)
+        # The decay spans the steps after the real warm-up (none: all of them), so that it
+        # starts at the peak, never above it.
+        falling = ops.maximum(total - step, 0.0) / ops.maximum(total - self.warmup_steps, 1.0)
         factor = ops.where(step < warmup, rising, falling) if self.warmup_steps else falling
         return self.peak * factor
 
