@@ -1,0 +1,694 @@
+"""The training job queue: one row per job, at most one queued or running at a time.
+
+A job moves ``queued -> running -> succeeded | failed | cancelled`` (a queued job may
+also be cancelled directly). The row holds everything the Training page shows: the
+times, the worker's heartbeat and device, progress (epoch, step, total steps, loss,
+dev F1, ETA), the error text, the log file, the model version it produced and the
+correction ids it trained on. The loss curve lives in ``job_losses``, one row a step.
+
+Guarantees, enforced by the database rather than by hope:
+
+- *One job at a time.* Queued and running jobs carry ``active = 1``, a unique
+  column (NULL for finished jobs, and NULLs never collide). Two sessions clicking
+  Retrain in the same instant both INSERT; the database lets exactly one through and
+  :meth:`JobQueue.enqueue` answers the other with the job that is already there.
+- *One worker per job.* :meth:`JobQueue.claim` selects the oldest queued job with
+  ``FOR UPDATE SKIP LOCKED`` on PostgreSQL; on SQLite the write transaction holds
+  the database's write lock (``BEGIN IMMEDIATE``), so the same statements are atomic.
+- *Dead workers are noticed.* A running job whose heartbeat is older than
+  ``stale_after_s``, or whose worker process on this host is gone, is marked failed
+  by :meth:`JobQueue.reap_stale` (every worker calls it on start and while polling).
+
+Example:
+
+>>> import tempfile
+>>> from training.db import Database
+>>> queue = JobQueue(Database.open(data_dir=tempfile.mkdtemp()))
+>>> first = queue.enqueue(options={"start_from": "serving"}, requested_by="ada")
+>>> second = queue.enqueue(requested_by="bob")
+>>> first.created, second.created, second.job.id == first.job.id
+(True, False, True)
+>>> queue.claim("host:1", device="CPU").status
+'running'
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    delete,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.exc import IntegrityError
+
+from training.db import Database, UtcDateTime, metadata, utc_now
+
+if TYPE_CHECKING:
+    from training.corrections import CorrectionsStore
+    from training.registry import Registry
+
+Clock = Callable[[], datetime]
+STALE_AFTER_S = 60.0
+WORKER_SEEN_WITHIN_S = 30.0
+MAX_ERROR_CHARS = 8000
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
+FINAL_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class JobSignal(StrEnum):
+    """What a running job hears back from its heartbeat."""
+
+    CONTINUE = "continue"
+    CANCEL = "cancel"  # a curator asked to cancel it
+    LOST = "lost"  # the job is no longer ours (reaped as stale): stop, write nothing
+
+
+class JobNotFoundError(LookupError):
+    """No job has the id asked for."""
+
+
+_STATUS_LIST = ", ".join(f"'{status}'" for status in JobStatus)
+_ACTIVE_LIST = ", ".join(f"'{status}'" for status in ACTIVE_STATUSES)
+
+jobs_table = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    # 1 while queued or running, NULL after: unique, so at most one active job exists.
+    Column("active", Integer, unique=True, nullable=True),
+    Column("options", JSON, nullable=False),
+    Column("requested_by", String(200), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("started_at", UtcDateTime),
+    Column("finished_at", UtcDateTime),
+    Column("heartbeat_at", UtcDateTime),
+    Column("worker", String(200)),
+    Column("device", String(200)),
+    Column("progress", JSON),
+    Column("cancel_requested", Boolean, nullable=False, default=False),
+    Column("error", Text),
+    Column("message", Text),
+    Column("log_file", Text),
+    Column("model_version", String(64)),
+    Column("correction_ids", JSON),
+    CheckConstraint(f"status IN ({_STATUS_LIST})", name="jobs_known_status"),
+    CheckConstraint(
+        f"(status IN ({_ACTIVE_LIST}) AND active = 1) "
+        f"OR (status NOT IN ({_ACTIVE_LIST}) AND active IS NULL)",
+        name="jobs_active_matches_status",
+    ),
+    sqlite_autoincrement=True,  # ids of deleted jobs never come back
+)
+
+job_losses_table = Table(
+    "job_losses",
+    metadata,
+    Column("job_id", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
+    Column("step", Integer, primary_key=True),
+    Column("epoch", Integer, nullable=False),
+    Column("loss", Float, nullable=False),
+)
+
+workers_table = Table(
+    "workers",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("host", String(200), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("device", String(200), nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("last_seen", UtcDateTime, nullable=False),
+)
+
+TABLES = (jobs_table, job_losses_table, workers_table)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a running job is; stored as JSON in ``jobs.progress``."""
+
+    phase: str = "preparing"  # preparing, training, evaluating, saving
+    epoch: int = 0
+    epochs: int = 0
+    step: int = 0  # steps done over all epochs
+    total_steps: int = 0
+    loss: float | None = None
+    dev_f1: float | None = None  # best so far
+    eta_s: float | None = None
+    epoch_history: tuple[dict[str, Any], ...] = ()  # {"epoch", "loss", "dev_f1", "seconds"}
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.step / self.total_steps) if self.total_steps else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "phase": self.phase,
+            "epoch": self.epoch,
+            "epochs": self.epochs,
+            "step": self.step,
+            "total_steps": self.total_steps,
+            "loss": self.loss,
+            "dev_f1": self.dev_f1,
+            "eta_s": self.eta_s,
+            "epoch_history": list(self.epoch_history),
+        }
+
+    @classmethod
+    def from_json(cls, content: dict[str, Any] | None) -> Progress:
+        if not content:
+            return cls()
+        known = {name: content[name] for name in cls.__dataclass_fields__ if name in content}
+        known["epoch_history"] = tuple(known.get("epoch_history", ()))
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One row of ``jobs``."""
+
+    id: int
+    kind: str
+    status: JobStatus
+    options: dict[str, Any]
+    requested_by: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    heartbeat_at: datetime | None
+    worker: str | None
+    device: str | None
+    progress: Progress
+    cancel_requested: bool
+    error: str | None
+    message: str | None
+    log_file: str | None
+    model_version: str | None
+    correction_ids: tuple[int, ...] | None
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    def duration_s(self, now: datetime | None = None) -> float | None:
+        """Seconds from start to finish (or to ``now`` while it runs)."""
+        if self.started_at is None:
+            return None
+        end = self.finished_at or now or utc_now()
+        return (end - self.started_at).total_seconds()
+
+    def describe(self) -> str:
+        """One line for the app, e.g. ``job 4 (running since 12:03 UTC on GPU: ...)``."""
+        if self.status == JobStatus.RUNNING and self.started_at is not None:
+            where = f" on {self.device}" if self.device else ""
+            return f"job {self.id} (running since {self.started_at:%H:%M} UTC{where})"
+        return f"job {self.id} ({self.status}, queued at {self.created_at:%H:%M} UTC)"
+
+
+@dataclass(frozen=True)
+class EnqueueResult:
+    """What :meth:`JobQueue.enqueue` did: ``created`` False means it refused, and why."""
+
+    job: Job
+    created: bool
+    message: str
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    id: str
+    host: str
+    pid: int
+    device: str
+    started_at: datetime
+    last_seen: datetime
+
+
+def _job_from_row(row: RowMapping) -> Job:
+    ids = row["correction_ids"]
+    return Job(
+        id=row["id"],
+        kind=row["kind"],
+        status=JobStatus(row["status"]),
+        options=dict(row["options"] or {}),
+        requested_by=row["requested_by"],
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        heartbeat_at=row["heartbeat_at"],
+        worker=row["worker"],
+        device=row["device"],
+        progress=Progress.from_json(row["progress"]),
+        cancel_requested=bool(row["cancel_requested"]),
+        error=row["error"],
+        message=row["message"],
+        log_file=row["log_file"],
+        model_version=row["model_version"],
+        correction_ids=None if ids is None else tuple(ids),
+    )
+
+
+def this_worker_id() -> str:
+    """``host:pid``: enough to tell, on this host, whether the process is still alive."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, it is just not ours
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        # A killed child its parent has not waited for yet is a zombie: dead all the same.
+        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def worker_process_gone(worker: str | None) -> bool:
+    """True when ``worker`` (``host:pid``) names a process on this host that has ended."""
+    if not worker or ":" not in worker:
+        return False
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine's worker: only its heartbeat can tell
+    return not _process_alive(int(pid))
+
+
+class JobQueue:
+    """The job table and its transitions; every method is one short transaction."""
+
+    def __init__(self, database: Database, *, clock: Clock = utc_now) -> None:
+        self.database = database
+        self.clock = clock
+        database.create_tables(TABLES)
+
+    @classmethod
+    def open(cls, url: str | None = None, *, data_dir: str | Path | None = None) -> JobQueue:
+        return cls(Database.open(url, data_dir=data_dir))
+
+    # -- reading -----------------------------------------------------------------
+
+    def get(self, job_id: int) -> Job:
+        with self.database.read() as connection:
+            return self._get(connection, job_id)
+
+    @staticmethod
+    def _get(connection: Connection, job_id: int) -> Job:
+        row = connection.execute(select(jobs_table).where(jobs_table.c.id == job_id)).first()
+        if row is None:
+            raise JobNotFoundError(f"no job has id {job_id}; refresh the list of jobs")
+        return _job_from_row(row._mapping)
+
+    def active_job(self) -> Job | None:
+        """The queued or running job, if any (there is never more than one)."""
+        with self.database.read() as connection:
+            return self._active(connection)
+
+    @staticmethod
+    def _active(connection: Connection) -> Job | None:
+        row = connection.execute(select(jobs_table).where(jobs_table.c.active == 1)).first()
+        return None if row is None else _job_from_row(row._mapping)
+
+    def jobs(self, *, limit: int = 50) -> list[Job]:
+        """The most recent jobs, newest first."""
+        query = select(jobs_table).order_by(jobs_table.c.id.desc()).limit(limit)
+        with self.database.read() as connection:
+            return [_job_from_row(row._mapping) for row in connection.execute(query)]
+
+    def loss_curve(self, job_id: int) -> list[tuple[int, int, float]]:
+        """``(step, epoch, loss)`` for every step the job reported, in order."""
+        query = (
+            select(job_losses_table.c.step, job_losses_table.c.epoch, job_losses_table.c.loss)
+            .where(job_losses_table.c.job_id == job_id)
+            .order_by(job_losses_table.c.step)
+        )
+        with self.database.read() as connection:
+            return [(row.step, row.epoch, row.loss) for row in connection.execute(query)]
+
+    # -- enqueueing and claiming ----------------------------------------------------
+
+    def enqueue(
+        self,
+        *,
+        kind: str = "train",
+        options: dict[str, Any] | None = None,
+        requested_by: str = "app",
+    ) -> EnqueueResult:
+        """Queue a job, or refuse (``created=False``) while another is queued or running."""
+        for _ in range(3):
+            try:
+                with self.database.write() as connection:
+                    job_id = connection.execute(
+                        insert(jobs_table)
+                        .values(
+                            kind=kind,
+                            status=JobStatus.QUEUED.value,
+                            active=1,
+                            options=options or {},
+                            requested_by=requested_by,
+                            created_at=self.clock(),
+                            cancel_requested=False,
+                        )
+                        .returning(jobs_table.c.id)
+                    ).scalar_one()
+                    job = self._get(connection, job_id)
+                return EnqueueResult(job, True, f"Queued job {job.id}.")
+            except IntegrityError:
+                # The unique `active` column refused a second active job.
+                existing = self.active_job()
+                if existing is not None:
+                    return EnqueueResult(
+                        existing,
+                        False,
+                        f"Nothing was queued: {existing.describe()} is already "
+                        "queued or running. Wait for it to finish or cancel it first.",
+                    )
+                # It finished between our INSERT and our look: try again.
+        raise RuntimeError("could not queue a job after 3 tries; the jobs table is very busy")
+
+    def claim(self, worker: str, *, device: str) -> Job | None:
+        """Take the oldest queued job for ``worker``; None if there is none (or another won)."""
+        now = self.clock()
+        query = (
+            select(jobs_table.c.id)
+            .where(jobs_table.c.status == JobStatus.QUEUED.value)
+            .order_by(jobs_table.c.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        with self.database.write() as connection:
+            job_id = connection.execute(query).scalar()
+            if job_id is None:
+                return None
+            claimed = connection.execute(
+                update(jobs_table)
+                .where(jobs_table.c.id == job_id, jobs_table.c.status == JobStatus.QUEUED.value)
+                .values(
+                    status=JobStatus.RUNNING.value,
+                    started_at=now,
+                    heartbeat_at=now,
+                    worker=worker,
+                    device=device,
+                    progress=Progress().to_json(),
+                )
+            ).rowcount
+            return self._get(connection, job_id) if claimed == 1 else None
+
+    # -- while running ---------------------------------------------------------------
+
+    def record_inputs(
+        self, job_id: int, *, correction_ids: Sequence[int] | None = None, log_file: str | None
+    ) -> None:
+        values: dict[str, Any] = {"log_file": log_file}
+        if correction_ids is not None:
+            values["correction_ids"] = list(correction_ids)
+        with self.database.write() as connection:
+            connection.execute(update(jobs_table).where(jobs_table.c.id == job_id).values(values))
+
+    def heartbeat(
+        self,
+        job_id: int,
+        worker: str,
+        *,
+        progress: Progress | None = None,
+        loss_point: tuple[int, int, float] | None = None,
+    ) -> JobSignal:
+        """Say the job is alive (with progress, optionally); hear whether to go on."""
+        values: dict[str, Any] = {"heartbeat_at": self.clock()}
+        if progress is not None:
+            values["progress"] = progress.to_json()
+        with self.database.write() as connection:
+            updated = connection.execute(
+                update(jobs_table)
+                .where(
+                    jobs_table.c.id == job_id,
+                    jobs_table.c.status == JobStatus.RUNNING.value,
+                    jobs_table.c.worker == worker,
+                )
+                .values(values)
+            ).rowcount
+            if updated != 1:
+                return JobSignal.LOST
+            if loss_point is not None:
+                step, epoch, loss = loss_point
+                # Delete, then insert: a portable upsert (a step may be reported twice).
+                connection.execute(
+                    delete(job_losses_table).where(
+                        job_losses_table.c.job_id == job_id, job_losses_table.c.step == step
+                    )
+                )
+                connection.execute(
+                    insert(job_losses_table).values(
+                        job_id=job_id, step=step, epoch=epoch, loss=loss
+                    )
+                )
+            cancel = connection.execute(
+                select(jobs_table.c.cancel_requested).where(jobs_table.c.id == job_id)
+            ).scalar()
+            return JobSignal.CANCEL if cancel else JobSignal.CONTINUE
+
+    def request_cancel(self, job_id: int) -> Job:
+        """Cancel a queued job at once; ask a running one to stop after its current step."""
+        now = self.clock()
+        with self.database.write() as connection:
+            job = self._get(connection, job_id)
+            if job.status == JobStatus.QUEUED:
+                self._finish(
+                    connection,
+                    job_id,
+                    JobStatus.CANCELLED,
+                    now,
+                    message="Cancelled before it started.",
+                    from_status=JobStatus.QUEUED,
+                )
+            elif job.status == JobStatus.RUNNING:
+                connection.execute(
+                    update(jobs_table)
+                    .where(jobs_table.c.id == job_id)
+                    .values(cancel_requested=True)
+                )
+            return self._get(connection, job_id)
+
+    def finish(
+        self,
+        job_id: int,
+        status: JobStatus,
+        *,
+        worker: str | None = None,
+        error: str | None = None,
+        message: str | None = None,
+        model_version: str | None = None,
+    ) -> bool:
+        """End a running job; False when it was no longer running (or not ``worker``'s)."""
+        if status not in FINAL_STATUSES:
+            raise ValueError(f"finish() takes a final status ({_STATUS_LIST}), not {status!r}")
+        with self.database.write() as connection:
+            return self._finish(
+                connection,
+                job_id,
+                status,
+                self.clock(),
+                worker=worker,
+                error=error,
+                message=message,
+                model_version=model_version,
+            )
+
+    @staticmethod
+    def _finish(
+        connection: Connection,
+        job_id: int,
+        status: JobStatus,
+        now: datetime,
+        *,
+        worker: str | None = None,
+        error: str | None = None,
+        message: str | None = None,
+        model_version: str | None = None,
+        from_status: JobStatus = JobStatus.RUNNING,
+    ) -> bool:
+        conditions = [jobs_table.c.id == job_id, jobs_table.c.status == from_status.value]
+        if worker is not None:
+            conditions.append(jobs_table.c.worker == worker)
+        values: dict[str, Any] = {
+            "status": status.value,
+            "active": None,
+            "finished_at": now,
+            "error": None if error is None else error[-MAX_ERROR_CHARS:],
+            "message": message,
+        }
+        if model_version is not None:
+            values["model_version"] = model_version
+        result = connection.execute(update(jobs_table).where(*conditions).values(values))
+        return result.rowcount == 1
+
+    def reap_stale(
+        self,
+        *,
+        stale_after_s: float = STALE_AFTER_S,
+        is_gone: Callable[[str | None], bool] = worker_process_gone,
+    ) -> list[Job]:
+        """Mark failed every running job whose worker died; returns those jobs."""
+        now = self.clock()
+        cutoff = now - timedelta(seconds=stale_after_s)
+        reaped: list[Job] = []
+        with self.database.write() as connection:
+            running = connection.execute(
+                select(jobs_table).where(jobs_table.c.status == JobStatus.RUNNING.value)
+            )
+            for job in [_job_from_row(row._mapping) for row in running]:
+                reason = _stale_reason(job, cutoff, is_gone)
+                if reason is None:
+                    continue
+                self._finish(
+                    connection,
+                    job.id,
+                    JobStatus.FAILED,
+                    now,
+                    error=f"{reason}. The model in service and all corrections are "
+                    "unchanged; click Retrain to run the job again.",
+                )
+                reaped.append(self._get(connection, job.id))
+        return reaped
+
+    # -- workers -----------------------------------------------------------------------
+
+    def worker_seen(self, worker: str, *, device: str) -> None:
+        """Record that ``worker`` is alive (call it on start and while polling)."""
+        now = self.clock()
+        host, _, pid = worker.rpartition(":")
+        with self.database.write() as connection:
+            updated = connection.execute(
+                update(workers_table)
+                .where(workers_table.c.id == worker)
+                .values(last_seen=now, device=device)
+            ).rowcount
+            if not updated:
+                connection.execute(
+                    insert(workers_table).values(
+                        id=worker,
+                        host=host,
+                        pid=int(pid) if pid.isdigit() else 0,
+                        device=device,
+                        started_at=now,
+                        last_seen=now,
+                    )
+                )
+
+    def worker_left(self, worker: str) -> None:
+        with self.database.write() as connection:
+            connection.execute(delete(workers_table).where(workers_table.c.id == worker))
+
+    def live_workers(self, *, within_s: float = WORKER_SEEN_WITHIN_S) -> list[WorkerInfo]:
+        """Workers seen in the last ``within_s`` seconds, most recent first."""
+        cutoff = self.clock() - timedelta(seconds=within_s)
+        query = (
+            select(workers_table)
+            .where(workers_table.c.last_seen >= cutoff)
+            .order_by(workers_table.c.last_seen.desc())
+        )
+        with self.database.read() as connection:
+            rows = [row._mapping for row in connection.execute(query)]
+        return [
+            WorkerInfo(**{key: row[key] for key in WorkerInfo.__dataclass_fields__}) for row in rows
+        ]
+
+
+def _stale_reason(job: Job, cutoff: datetime, is_gone: Callable[[str | None], bool]) -> str | None:
+    if is_gone(job.worker):
+        return f"The worker {job.worker} ended during the job (killed or crashed)"
+    if job.heartbeat_at is None or job.heartbeat_at < cutoff:
+        last = "never" if job.heartbeat_at is None else f"{job.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC"
+        return f"The worker {job.worker} stopped responding (last heartbeat: {last})"
+    return None
+
+
+# ---------------------------------------------------------------------------
+# What the Training page asks before it enables Retrain
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetrainAvailability:
+    """Whether Retrain can be clicked now; ``reason`` says why not (or what it will do)."""
+
+    allowed: bool
+    reason: str
+    active_job: Job | None = None
+    new_corrections: int = 0
+    changed_correction_ids: tuple[int, ...] = field(default=())
+
+
+def retrain_availability(
+    queue: JobQueue,
+    registry: Registry,
+    corrections: CorrectionsStore,
+    *,
+    override: bool = False,
+) -> RetrainAvailability:
+    """Blocked while a job is queued or running; also when no correction changed, unless
+    ``override``. "Changed" compares the current corrections with those the serving
+    version trained on: new ones, re-saved ones and deleted ones all count.
+    """
+    active = queue.active_job()
+    if active is not None:
+        return RetrainAvailability(
+            False, f"{active.describe().capitalize()} is in progress.", active_job=active
+        )
+    serving = registry.serving()
+    current = {correction.id for correction in corrections.current()}
+    used = set(serving.correction_ids) if serving is not None else set()
+    changed = tuple(sorted(current ^ used))
+    new = len(current - used)
+    if serving is None:
+        return RetrainAvailability(True, "No model is in service yet: train the first one.")
+    if changed or override:
+        what = f"{len(changed)} correction(s) changed" if changed else "no correction changed"
+        return RetrainAvailability(
+            True,
+            f"{what} since version {serving.version} was trained.",
+            new_corrections=new,
+            changed_correction_ids=changed,
+        )
+    return RetrainAvailability(
+        False,
+        f"No new corrections since version {serving.version} was trained; "
+        "use the override to retrain anyway.",
+    )
