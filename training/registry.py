@@ -1,0 +1,645 @@
+"""The model registry: immutable model versions and the one pointer to the version in service.
+
+On disk, under the registry folder (``$TAGGER_REGISTRY_DIR``, default ``models``)::
+
+    versions/<version>/     one complete model folder per version, never changed again
+    current                 the serving version's id, one line (for file-only readers)
+
+In the database, ``model_versions`` holds each version's metrics, training data summary
+(base sentences, corrections used and their ids), parent and promotion note;
+``serving`` is the pointer (one row); ``serving_events`` is its history (who served
+what, when and why), which :meth:`Registry.rollback` walks back.
+
+Rules:
+
+- A version folder is written under a hidden staging name and renamed into place
+  only when complete (:func:`tagger.model_folder.save_model_folder`); only then is its
+  row inserted. A crash before the rename leaves a hidden ``.partial-`` folder and no
+  row; a crash after it leaves a folder without a row. Neither is a version: the app
+  lists versions from the database and :meth:`Registry.sweep` removes both.
+- The pointer changes in one transaction (compare-and-set for automatic promotion, so
+  a curator's promotion during a training run is never silently overridden), then
+  the ``current`` file is replaced with ``os.replace``.
+- :class:`PromotionPolicy`: a new version goes into service when its dev F1 is at
+  most ``tolerance`` points below the serving version's, measured on the same
+  sentences; otherwise it stays a candidate and its note says why.
+
+Example:
+
+>>> import tempfile
+>>> from training.db import Database
+>>> folder = tempfile.mkdtemp()
+>>> registry = Registry(Database.open(data_dir=folder), f"{folder}/models")
+>>> registry.serving_version() is None
+True
+>>> PromotionPolicy(tolerance=0.5).decide(80.7, serving_dev_f1=81.0).promote
+True
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection, RowMapping
+
+from training.db import Database, UtcDateTime, metadata, utc_now
+
+if TYPE_CHECKING:
+    import keras
+
+    from tagger.model_folder import ModelMetadata
+
+REGISTRY_DIR_ENV = "TAGGER_REGISTRY_DIR"
+TOLERANCE_ENV = "TAGGER_PROMOTION_TOLERANCE"
+DEFAULT_REGISTRY_DIR = Path("models")
+DEFAULT_TOLERANCE = 0.5  # F1 points
+VERSIONS_DIR = "versions"
+POINTER_FILE = "current"
+SWEEP_MIN_AGE_S = 3600.0
+
+Clock = Callable[[], datetime]
+
+
+class RegistryError(RuntimeError):
+    """A registry operation that cannot be done; the message names the fix."""
+
+
+class VersionNotFoundError(RegistryError, LookupError):
+    """No registered version has the id asked for."""
+
+
+model_versions_table = Table(
+    "model_versions",
+    metadata,
+    Column("version", String(64), primary_key=True),
+    Column("parent", String(64)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("folder", Text, nullable=False),  # relative to the registry folder, POSIX
+    Column("job_id", Integer),
+    Column("decision", String(16), nullable=False),  # promoted, candidate, adopted
+    Column("note", Text, nullable=False),
+    Column("metrics", JSON, nullable=False),
+    Column("summary", JSON, nullable=False),
+    Column("encoder_source", Text, nullable=False),
+)
+
+serving_table = Table(
+    "serving",
+    metadata,
+    Column("slot", Integer, primary_key=True),
+    Column("version", String(64), ForeignKey("model_versions.version"), nullable=False),
+    Column("changed_at", UtcDateTime, nullable=False),
+    Column("reason", Text, nullable=False),
+    CheckConstraint("slot = 1", name="serving_single_row"),
+)
+
+serving_events_table = Table(
+    "serving_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("version", String(64), nullable=False),
+    Column("previous", String(64)),
+    Column("at", UtcDateTime, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("actor", String(200), nullable=False),
+    sqlite_autoincrement=True,
+)
+
+TABLES = (model_versions_table, serving_table, serving_events_table)
+_SERVING_SLOT = 1
+
+
+# ---------------------------------------------------------------------------
+# Promotion policy
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    promote: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class PromotionPolicy:
+    """Promote when dev F1 >= serving dev F1 - ``tolerance`` (F1 points, on the same dev set).
+
+    >>> PromotionPolicy(0.5).decide(79.0, serving_dev_f1=80.0, serving_version="v1").promote
+    False
+    """
+
+    tolerance: float = DEFAULT_TOLERANCE
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> PromotionPolicy:
+        raw = (os.environ if environ is None else environ).get(TOLERANCE_ENV, "").strip()
+        if not raw:
+            return cls()
+        try:
+            return cls(float(raw))
+        except ValueError:
+            raise RegistryError(
+                f"{TOLERANCE_ENV}={raw!r} is not a number of F1 points; set it to e.g. 0.5"
+            ) from None
+
+    def decide(
+        self,
+        candidate_dev_f1: float,
+        *,
+        serving_dev_f1: float | None,
+        serving_version: str | None = None,
+    ) -> PromotionDecision:
+        if serving_dev_f1 is None:
+            return PromotionDecision(True, "no model was in service")
+        name = serving_version or "the serving version"
+        drop = serving_dev_f1 - candidate_dev_f1
+        if drop <= self.tolerance + 1e-9:
+            return PromotionDecision(
+                True,
+                f"dev F1 {candidate_dev_f1:.2f} vs {serving_dev_f1:.2f} for {name} "
+                f"(tolerance {self.tolerance:.2f}): promoted automatically",
+            )
+        return PromotionDecision(
+            False,
+            f"dev F1 {candidate_dev_f1:.2f} is {drop:.2f} points below {name} "
+            f"({serving_dev_f1:.2f}), more than the {self.tolerance:.2f} tolerated: kept as "
+            "a candidate; promote it by hand if you prefer it",
+        )
+
+
+# ---------------------------------------------------------------------------
+# Versions
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One registered model version (a row of ``model_versions``)."""
+
+    version: str
+    parent: str | None
+    created_at: datetime
+    folder: Path
+    job_id: int | None
+    decision: str
+    note: str
+    metrics: dict[str, Any]
+    summary: dict[str, Any]
+    encoder_source: str
+    serving: bool = False
+
+    def f1(self, split: str) -> float | None:
+        value = self.metrics.get(split, {}).get("f1")
+        return None if value is None else float(value)
+
+    @property
+    def dev_f1(self) -> float | None:
+        return self.f1("dev")
+
+    @property
+    def test_f1(self) -> float | None:
+        return self.f1("test")
+
+    @property
+    def correction_ids(self) -> tuple[int, ...]:
+        return tuple(self.summary.get("correction_ids", ()))
+
+    @property
+    def corrections_used(self) -> int:
+        return int(self.summary.get("corrections_used", len(self.correction_ids)))
+
+
+@dataclass(frozen=True)
+class ServingEvent:
+    version: str
+    previous: str | None
+    at: datetime
+    reason: str
+    actor: str
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What :meth:`Registry.add_version` registered and whether it went into service."""
+
+    version: ModelVersion
+    promoted: bool
+    note: str
+
+
+@dataclass
+class Registry:
+    """Model versions under ``root`` and their rows in ``database``."""
+
+    database: Database
+    root: Path
+    policy: PromotionPolicy = field(default_factory=PromotionPolicy)
+    clock: Clock = utc_now
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root)
+        self.database.create_tables(TABLES)
+
+    @classmethod
+    def open(
+        cls,
+        root: str | Path | None = None,
+        *,
+        db_url: str | None = None,
+        data_dir: str | Path | None = None,
+        policy: PromotionPolicy | None = None,
+    ) -> Registry:
+        """The registry in ``root`` (default ``$TAGGER_REGISTRY_DIR`` or ``models``)."""
+        folder = Path(root or os.environ.get(REGISTRY_DIR_ENV, "").strip() or DEFAULT_REGISTRY_DIR)
+        return cls(
+            Database.open(db_url, data_dir=data_dir),
+            folder,
+            policy or PromotionPolicy.from_env(),
+        )
+
+    @property
+    def versions_dir(self) -> Path:
+        return self.root / VERSIONS_DIR
+
+    @property
+    def pointer_file(self) -> Path:
+        return self.root / POINTER_FILE
+
+    def folder_of(self, version: str) -> Path:
+        return self.versions_dir / version
+
+    # -- reading -------------------------------------------------------------------------
+
+    def serving_version(self) -> str | None:
+        """The version in service: one indexed one-row read, cheap enough for every request."""
+        query = select(serving_table.c.version).where(serving_table.c.slot == _SERVING_SLOT)
+        with self.database.read() as connection:
+            return connection.execute(query).scalar()
+
+    def serving(self) -> ModelVersion | None:
+        version = self.serving_version()
+        return None if version is None else self.get(version)
+
+    def serving_folder(self) -> Path | None:
+        version = self.serving_version()
+        return None if version is None else self.folder_of(version)
+
+    def get(self, version: str) -> ModelVersion:
+        with self.database.read() as connection:
+            return self._get(connection, version)
+
+    def _get(self, connection: Connection, version: str) -> ModelVersion:
+        row = connection.execute(
+            select(model_versions_table).where(model_versions_table.c.version == version)
+        ).first()
+        if row is None:
+            raise VersionNotFoundError(
+                f"no model version {version!r} in the registry ({self.database.display_url}); "
+                "pick one from Registry.versions()"
+            )
+        return self._version_from_row(row._mapping, self._serving_in(connection))
+
+    def versions(self) -> list[ModelVersion]:
+        """Every registered version, newest first, with ``serving`` set on the one in service."""
+        query = select(model_versions_table).order_by(
+            model_versions_table.c.created_at.desc(), model_versions_table.c.version.desc()
+        )
+        with self.database.read() as connection:
+            serving = self._serving_in(connection)
+            rows = [row._mapping for row in connection.execute(query)]
+        return [self._version_from_row(row, serving) for row in rows]
+
+    def serving_history(self, *, limit: int = 50) -> list[ServingEvent]:
+        """Pointer changes, newest first."""
+        query = select(serving_events_table).order_by(serving_events_table.c.id.desc()).limit(limit)
+        with self.database.read() as connection:
+            return [
+                ServingEvent(row.version, row.previous, row.at, row.reason, row.actor)
+                for row in connection.execute(query)
+            ]
+
+    @staticmethod
+    def _serving_in(connection: Connection) -> str | None:
+        return connection.execute(
+            select(serving_table.c.version).where(serving_table.c.slot == _SERVING_SLOT)
+        ).scalar()
+
+    def _version_from_row(self, row: RowMapping, serving: str | None) -> ModelVersion:
+        return ModelVersion(
+            version=row["version"],
+            parent=row["parent"],
+            created_at=row["created_at"],
+            folder=self.root / row["folder"],
+            job_id=row["job_id"],
+            decision=row["decision"],
+            note=row["note"],
+            metrics=dict(row["metrics"] or {}),
+            summary=dict(row["summary"] or {}),
+            encoder_source=row["encoder_source"],
+            serving=row["version"] == serving,
+        )
+
+    # -- adding versions ---------------------------------------------------------------------
+
+    def add_version(
+        self,
+        model: keras.Model,
+        vocab_path: str | Path,
+        model_metadata: ModelMetadata,
+        *,
+        summary: dict[str, Any],
+        decision: PromotionDecision,
+        expected_serving: str | None,
+        job_id: int | None = None,
+    ) -> Registration:
+        """Write the folder (atomically), then register it; promote it if ``decision`` says so.
+
+        ``expected_serving`` is the version the decision was measured against; if another
+        version went into service meanwhile, the new one stays a candidate.
+        """
+        from tagger.model_folder import new_version_id, save_model_folder
+
+        model_metadata.version = model_metadata.version or new_version_id()
+        target = self._fresh_folder(model_metadata.version)
+        save_model_folder(model, vocab_path, model_metadata, target)
+        return self._register_written(
+            target, summary, decision, expected_serving, job_id, decision_name=None
+        )
+
+    def register_folder(
+        self,
+        folder: str | Path,
+        *,
+        summary: dict[str, Any] | None = None,
+        decision: PromotionDecision,
+        expected_serving: str | None,
+        job_id: int | None = None,
+    ) -> Registration:
+        """Register a complete folder already at ``versions/<version>``.
+
+        An incomplete or corrupt folder raises :class:`tagger.model_folder.ModelFolderError`
+        and is not registered.
+        """
+        folder = Path(folder)
+        if folder.resolve().parent != self.versions_dir.resolve():
+            raise RegistryError(
+                f"{folder} is not inside {self.versions_dir}; use Registry.adopt() to copy "
+                "a model folder from elsewhere into the registry"
+            )
+        return self._register_written(
+            folder, summary or {}, decision, expected_serving, job_id, decision_name=None
+        )
+
+    def adopt(self, folder: str | Path, *, actor: str = "worker") -> Registration:
+        """Copy an existing model folder (e.g. ``make model``'s) into the registry.
+
+        It goes into service when nothing is; it keeps its version id when it has one.
+        """
+        from tagger.model_folder import new_version_id, read_metadata
+
+        source = Path(folder)
+        source_metadata = read_metadata(source)  # refuses an incomplete folder
+        version = source_metadata.version or new_version_id()
+        target = self._fresh_folder(version)
+        staging = Path(tempfile.mkdtemp(prefix=f".{version}.partial-", dir=self.versions_dir))
+        try:
+            shutil.copytree(source, staging, dirs_exist_ok=True)
+            os.replace(staging, target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        decision = PromotionDecision(
+            self.serving_version() is None, f"adopted from {source} by {actor}"
+        )
+        data = source_metadata.data.get("training_data", {})
+        return self._register_written(target, data, decision, None, None, decision_name="adopted")
+
+    def _fresh_folder(self, version: str) -> Path:
+        self.versions_dir.mkdir(parents=True, exist_ok=True)
+        target = self.folder_of(version)
+        if target.exists():
+            raise RegistryError(
+                f"{target} already exists: versions are immutable. Give the new model "
+                "another version id (leave ModelMetadata.version empty to get a fresh one)"
+            )
+        return target
+
+    def _register_written(
+        self,
+        folder: Path,
+        summary: dict[str, Any],
+        decision: PromotionDecision,
+        expected_serving: str | None,
+        job_id: int | None,
+        *,
+        decision_name: str | None,
+    ) -> Registration:
+        from tagger.model_folder import read_metadata
+
+        try:
+            written = read_metadata(folder)  # complete and readable, or ModelFolderError
+            if written.version != folder.name:
+                raise RegistryError(
+                    f"{folder / 'model.json'} says version {written.version!r} but the folder "
+                    f"is named {folder.name!r}; a version folder is named after its version"
+                )
+            row = {
+                "version": written.version,
+                "parent": written.parent,
+                "created_at": self.clock(),
+                "folder": folder.relative_to(self.root).as_posix(),
+                "job_id": job_id,
+                "decision": "candidate",
+                "note": decision.reason,
+                "metrics": written.metrics,
+                "summary": summary,
+                "encoder_source": written.encoder_source,
+            }
+            with self.database.write() as connection:
+                # The row first: the serving pointer refers to it (a foreign key).
+                connection.execute(insert(model_versions_table).values(row))
+                promoted = decision.promote and self._set_serving(
+                    connection,
+                    written.version,
+                    reason=decision.reason,
+                    actor="policy",
+                    expected=expected_serving,
+                    check_expected=True,
+                )
+                note = decision.reason
+                if decision.promote and not promoted:
+                    note = (
+                        f"{decision.reason}; but the version in service changed while it "
+                        "trained, so it stays a candidate: promote it by hand if you prefer it"
+                    )
+                connection.execute(
+                    update(model_versions_table)
+                    .where(model_versions_table.c.version == written.version)
+                    .values(
+                        decision=decision_name or ("promoted" if promoted else "candidate"),
+                        note=note,
+                    )
+                )
+        except BaseException:
+            # Never registered, so never a version: remove the folder rather than leave
+            # an orphan that looks like one.
+            if not self._is_registered(folder.name):
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
+        if promoted:
+            self.sync_pointer_file()
+        return Registration(self.get(written.version), promoted, note)
+
+    def _is_registered(self, version: str) -> bool:
+        try:
+            self.get(version)
+        except VersionNotFoundError:
+            return False
+        except Exception:  # the database itself failed: assume the worst, keep the folder
+            return True
+        return True
+
+    # -- the pointer ---------------------------------------------------------------------------
+
+    def promote(self, version: str, *, actor: str = "curator", reason: str = "") -> ModelVersion:
+        """Serve ``version`` from the next request on (any registered, complete version)."""
+        from tagger.model_folder import check_model_folder
+
+        target = self.get(version)
+        check_model_folder(target.folder)
+        with self.database.write() as connection:
+            self._set_serving(
+                connection, version, reason=reason or f"promoted by {actor}", actor=actor
+            )
+        self.sync_pointer_file()
+        return self.get(version)
+
+    def rollback(self, *, actor: str = "curator") -> ModelVersion:
+        """Serve again the version that served before the current one."""
+        history = self.serving_history(limit=1)
+        if not history or history[0].previous is None:
+            raise RegistryError(
+                "there is no earlier version in service to roll back to; "
+                "promote a specific version instead"
+            )
+        previous = history[0].previous
+        return self.promote(
+            previous, actor=actor, reason=f"rolled back from {history[0].version} by {actor}"
+        )
+
+    def _set_serving(
+        self,
+        connection: Connection,
+        version: str,
+        *,
+        reason: str,
+        actor: str,
+        expected: str | None = None,
+        check_expected: bool = False,
+    ) -> bool:
+        current = connection.execute(
+            select(serving_table.c.version)
+            .where(serving_table.c.slot == _SERVING_SLOT)
+            .with_for_update()
+        ).scalar()
+        if check_expected and current != expected:
+            return False
+        values = {"version": version, "changed_at": self.clock(), "reason": reason}
+        if current is None:
+            connection.execute(insert(serving_table).values(slot=_SERVING_SLOT, **values))
+        else:
+            connection.execute(
+                update(serving_table).where(serving_table.c.slot == _SERVING_SLOT).values(values)
+            )
+        connection.execute(
+            insert(serving_events_table).values(
+                version=version, previous=current, at=self.clock(), reason=reason, actor=actor
+            )
+        )
+        return True
+
+    def sync_pointer_file(self) -> str | None:
+        """Make ``current`` name the serving version (after a crash it may lag behind)."""
+        version = self.serving_version()
+        if version is None:
+            return None
+        if read_pointer_file(self.root) != version:
+            _write_text_atomic(self.pointer_file, version + "\n")
+        return version
+
+    # -- housekeeping ------------------------------------------------------------------------------
+
+    def sweep(self, *, min_age_s: float = SWEEP_MIN_AGE_S) -> list[Path]:
+        """Delete half-written and unregistered folders older than ``min_age_s``.
+
+        The age guard keeps a sweep from removing a folder another worker is still
+        writing or about to register.
+        """
+        if not self.versions_dir.is_dir():
+            return []
+        registered = {version.folder.name for version in self.versions()}
+        now = time.time()
+        removed: list[Path] = []
+        for entry in sorted(self.versions_dir.iterdir()):
+            if entry.name in registered or not entry.is_dir():
+                continue
+            if now - entry.stat().st_mtime < min_age_s:
+                continue
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+        return removed
+
+
+def read_pointer_file(root: str | Path) -> str | None:
+    """The version named in ``<root>/current``, or None (for readers without the database)."""
+    try:
+        version = (Path(root) / POINTER_FILE).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    return version or None
+
+
+def serving_folder_from_files(root: str | Path) -> Path | None:
+    """``<root>/versions/<current>`` when the pointer file names a complete folder."""
+    version = read_pointer_file(root)
+    if version is None:
+        return None
+    folder = Path(root) / VERSIONS_DIR / version
+    return folder if (folder / "model.json").is_file() else None
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temp_name = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+    )
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
