@@ -47,7 +47,7 @@ def tag_bio(tagger: Tagger, data: bytes, source: str) -> str:
     tagged = [
         Sentence(s.words, labels) for s, (labels, _) in zip(sentences, predictions, strict=True)
     ]
-    return format_bio(tagged).rstrip("\n") + "\n"
+    return format_bio(tagged)
 
 
 FORMATS: dict[str, Callable[[Tagger, bytes, str], str]] = {"json": tag_text, "bio": tag_bio}
