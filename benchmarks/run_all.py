@@ -75,6 +75,11 @@ def test_scores(
     return scores
 
 
+def recipe_summary(training: dict[str, Any]) -> dict[str, Any]:
+    keys = ("learning_rate", "epochs", "batch_size", "windows", "best_epoch", "history")
+    return {key: training.get(key) for key in keys}
+
+
 def train_and_score(step: str, args: argparse.Namespace, extra: list[str]) -> None:
     """Train one recipe variant, then score it on test with both decoders."""
     out = MODELS / f"bench-{step}"
@@ -99,6 +104,7 @@ def train_and_score(step: str, args: argparse.Namespace, extra: list[str]) -> No
             "wall_seconds": round(seconds, 1),
             "epoch_seconds": [record["seconds"] for record in history],
             "best_epoch": metadata["training"]["best_epoch"],
+            "training": recipe_summary(metadata["training"]),
             "dev": metadata["metrics"]["dev"],
             "test": {name: test_scores(out, args.data_dir, name) for name in ("argmax", "viterbi")},
         },
