@@ -616,8 +616,14 @@ class JobQueue:
         with self.database.write() as connection:
             connection.execute(delete(workers_table).where(workers_table.c.id == worker))
 
-    def live_workers(self, *, within_s: float = WORKER_SEEN_WITHIN_S) -> list[WorkerInfo]:
-        """Workers seen in the last ``within_s`` seconds, most recent first."""
+    def live_workers(
+        self,
+        *,
+        within_s: float = WORKER_SEEN_WITHIN_S,
+        is_gone: Callable[[str | None], bool] = worker_process_gone,
+    ) -> list[WorkerInfo]:
+        """Workers seen in the last ``within_s`` seconds whose process is not known to be
+        gone (a ``kill -9`` says no goodbye), most recent first."""
         cutoff = self.clock() - timedelta(seconds=within_s)
         query = (
             select(workers_table)
@@ -626,9 +632,10 @@ class JobQueue:
         )
         with self.database.read() as connection:
             rows = [row._mapping for row in connection.execute(query)]
-        return [
+        workers = [
             WorkerInfo(**{key: row[key] for key in WorkerInfo.__dataclass_fields__}) for row in rows
         ]
+        return [worker for worker in workers if not is_gone(worker.id)]
 
 
 def _stale_reason(job: Job, cutoff: datetime, is_gone: Callable[[str | None], bool]) -> str | None:

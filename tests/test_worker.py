@@ -1,0 +1,388 @@
+"""The training worker on the tiny model: whole retrain cycles, cancel, faults, kill -9."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tagger.bio import Sentence
+from tagger.model_folder import read_metadata
+from tests.conftest import REPO_ROOT
+from tests.tiny import TINY_WINDOWS, tiny_corpus, tiny_encoder
+from tests.worker_helpers import write_tiny_data
+from training.corrections import Correction, CorrectionsStore
+from training.jobs import Job, JobQueue, JobSignal, JobStatus, this_worker_id
+from training.retrain import JobProgressCallback, merge_corrections
+from training.train import TrainSettings
+from training.worker import (
+    Worker,
+    WorkerSettings,
+    ensure_initial_job,
+    main,
+    request_retrain,
+    settings_to_args,
+)
+
+TINY_RECIPE = TrainSettings(
+    learning_rate=5e-3, epochs=2, batch_size=8, windows=TINY_WINDOWS, patience=2
+)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, tiny_model_dir: Path) -> WorkerSettings:
+    """A worker over a tmp app folder, tiny BIO data, and the tiny model to adopt."""
+    return WorkerSettings(
+        app_data_dir=tmp_path / "app",
+        registry_dir=tmp_path / "models",
+        data_dir=write_tiny_data(tmp_path / "bio"),
+        max_steps=3,
+        epochs=2,
+        tolerance=100.0,  # the tiny model's F1 is noise: always promote unless told not to
+        adopt_dir=tiny_model_dir,
+        heartbeat_s=0.2,
+    )
+
+
+def make_worker(settings: WorkerSettings) -> Worker:
+    worker = Worker(
+        settings,
+        load_encoder=lambda _spec: tiny_encoder(settings.app_data_dir / "encoder"),
+        encoder_settings=TINY_RECIPE,
+    )
+    worker.start()
+    return worker
+
+
+def save_correction(store: CorrectionsStore, sentence: Sentence, index: int = 0) -> Correction:
+    return store.save(
+        words=sentence.words,
+        labels=sentence.labels,
+        predicted=["O"] * len(sentence.words),
+        source="file:train.tsv",
+        sentence_index=index,
+        model_version="v0",
+        annotator="ada",
+    ).correction
+
+
+def flip_first_entity(sentence: Sentence) -> Sentence:
+    """The same words with the labels a curator might have changed (entity removed)."""
+    return Sentence(sentence.words, ["O"] * len(sentence.words))
+
+
+def on_step(queue: JobQueue, hook: Callable[[int], None]) -> None:
+    """Call ``hook(step)`` after each reported training step of any job."""
+    original = queue.heartbeat
+
+    def heartbeat(job_id: int, worker: str, **kwargs: object) -> JobSignal:
+        signal_ = original(job_id, worker, **kwargs)  # type: ignore[arg-type]
+        loss_point = kwargs.get("loss_point")
+        if loss_point is not None:
+            hook(loss_point[0])  # type: ignore[index]
+        return signal_
+
+    queue.heartbeat = heartbeat  # type: ignore[method-assign]
+
+
+# ---------------------------------------------------------------------------
+# Pure parts
+# ---------------------------------------------------------------------------
+
+
+def test_corrections_replace_base_sentences_with_the_same_words() -> None:
+    base = tiny_corpus()[:4]
+    stamp = dict(
+        predicted=(),
+        source="s",
+        sentence_index=0,
+        model_version="v",
+        annotator="a",
+        created_at=None,
+        current=True,
+    )
+    fix_old = Correction(id=1, words=base[1].words, labels=("O",) * len(base[1].words), **stamp)
+    fix_new = Correction(id=3, words=base[1].words, labels=base[1].labels, **stamp)
+    extra = Correction(id=2, words=("fever", "."), labels=("B-Disease", "O"), **stamp)
+    merged, counts = merge_corrections(base, [fix_new, extra, fix_old])
+    assert [s.words for s in merged] == [*(s.words for s in base), ("fever", ".")]
+    assert merged[1].labels == base[1].labels  # the later correction (id 3) wins
+    assert merged[0] == base[0]
+    assert counts == {
+        "base_sentences_replaced": 1,
+        "corrections_replacing_base": 1,
+        "corrections_added": 1,
+    }
+
+
+def test_progress_callback_stops_within_one_step_when_cancelled() -> None:
+    import keras
+    import numpy as np
+
+    signals = iter([JobSignal.CONTINUE, JobSignal.CONTINUE, JobSignal.CANCEL])
+    reports: list[int] = []
+
+    def report(progress: object, loss_point: tuple[int, int, float] | None) -> JobSignal:
+        assert loss_point is not None
+        reports.append(loss_point[0])
+        return next(signals)
+
+    from training.retrain import JobStopped
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    callback = JobProgressCallback(report)
+    with pytest.raises(JobStopped) as stopped:
+        model.fit(np.zeros((40, 2)), np.zeros((40, 1)), batch_size=2, epochs=3,
+                  callbacks=[callback], verbose=0)  # fmt: skip
+    assert reports == [1, 2, 3]
+    assert stopped.value.signal == JobSignal.CANCEL and stopped.value.step == 3
+    assert model.stop_training
+    assert callback.progress.total_steps == 60 and callback.progress.eta_s is not None
+
+
+# ---------------------------------------------------------------------------
+# Whole cycles, in process
+# ---------------------------------------------------------------------------
+
+
+def test_retrain_cycle_trains_registers_and_serves_a_new_version(
+    settings: WorkerSettings,
+) -> None:
+    worker = make_worker(settings)
+    adopted = worker.registry.serving_version()
+    assert adopted == read_metadata(settings.adopt_dir or Path()).version
+    train = tiny_corpus()[:48]
+    replacing = save_correction(worker.corrections, flip_first_entity(train[0]))
+    added = save_correction(
+        worker.corrections,
+        Sentence(["fever", "after", "lithium", "."], ["B-Disease", "O", "O", "O"]),
+    )
+
+    queued = request_retrain(worker.queue, requested_by="ada")
+    assert queued.created
+    started = time.perf_counter()
+    assert worker.run(once=True) == 0
+    elapsed = time.perf_counter() - started
+
+    job = worker.queue.get(queued.job.id)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert job.correction_ids == (replacing.id, added.id)
+    assert job.device and job.log_file and Path(job.log_file).read_text()
+    new_version = worker.registry.serving_version()
+    assert new_version == job.model_version and new_version != adopted
+    version = worker.registry.get(new_version)
+    assert version.parent == adopted
+    assert version.correction_ids == (replacing.id, added.id)
+    assert version.summary["base_sentences"] == 48
+    assert version.summary["train_sentences"] == 49
+    assert version.summary["corrections_replacing_base"] == 1
+    assert version.dev_f1 is not None and version.test_f1 is not None
+    assert "in service" in (job.message or "")
+    # Progress as the Training page reads it: steps, loss per step, dev F1 per epoch.
+    assert job.progress.total_steps == 6 and job.progress.step == 6
+    assert [e["epoch"] for e in job.progress.epoch_history] == [1, 2]
+    assert [step for step, _, _ in worker.queue.loss_curve(job.id)] == [1, 2, 3, 4, 5, 6]
+    # The folder is complete and self-describing.
+    written = read_metadata(version.folder)
+    assert written.data["training_data"]["correction_ids"] == [replacing.id, added.id]
+    assert elapsed < 120
+
+
+def test_worse_version_stays_a_candidate(settings: WorkerSettings) -> None:
+    worker = make_worker(dataclasses.replace(settings, tolerance=-100.0))
+    serving = worker.registry.serving_version()
+    queued = request_retrain(worker.queue, override=True)
+    worker.run(once=True)
+    job = worker.queue.get(queued.job.id)
+    assert job.status == JobStatus.SUCCEEDED
+    assert worker.registry.serving_version() == serving
+    candidate = worker.registry.get(job.model_version or "")
+    assert candidate.decision == "candidate" and "kept as a candidate" in candidate.note
+    assert "kept as a candidate" in (job.message or "")
+
+
+def test_cancel_stops_within_one_step_and_leaves_the_serving_model(
+    settings: WorkerSettings,
+) -> None:
+    worker = make_worker(dataclasses.replace(settings, max_steps=20))
+    serving = worker.registry.serving_version()
+    queued = request_retrain(worker.queue, override=True)
+    on_step(
+        worker.queue, lambda step: worker.queue.request_cancel(queued.job.id) if step == 2 else None
+    )
+    worker.run(once=True)
+    job = worker.queue.get(queued.job.id)
+    assert job.status == JobStatus.CANCELLED
+    assert [step for step, _, _ in worker.queue.loss_curve(job.id)] == [1, 2, 3]
+    assert worker.registry.serving_version() == serving
+    assert [v.version for v in worker.registry.versions()] == [serving]
+    assert "unchanged" in (job.message or "")
+
+
+def test_corrections_saved_during_a_job_go_into_the_next_job(settings: WorkerSettings) -> None:
+    worker = make_worker(settings)
+    train = tiny_corpus()[:48]
+    before = save_correction(worker.corrections, flip_first_entity(train[0]), 0)
+    during: list[Correction] = []
+
+    def save_during(step: int) -> None:
+        if step == 1:
+            during.append(save_correction(worker.corrections, flip_first_entity(train[1]), 1))
+
+    on_step(worker.queue, save_during)
+    first = request_retrain(worker.queue).job
+    worker.run(once=True)
+    assert worker.queue.get(first.id).correction_ids == (before.id,)
+    assert worker.registry.serving() is not None
+    assert worker.registry.serving().correction_ids == (before.id,)  # type: ignore[union-attr]
+
+    second = request_retrain(worker.queue)
+    assert second.created  # the correction saved during the first job counts as new
+    worker.run(once=True)
+    assert worker.queue.get(second.job.id).correction_ids == (before.id, during[0].id)
+    assert worker.corrections.count() == 2
+
+
+def test_first_start_without_a_model_queues_and_runs_the_first_training(
+    settings: WorkerSettings,
+) -> None:
+    worker = make_worker(dataclasses.replace(settings, adopt_dir=None))
+    job = worker.queue.active_job()
+    assert job is not None and job.options == {"start_from": "encoder"}
+    assert ensure_initial_job(worker.queue, worker.registry) is None  # not twice
+    worker.run(once=True)
+    finished = worker.queue.get(job.id)
+    assert finished.status == JobStatus.SUCCEEDED, finished.error
+    version = worker.registry.serving()
+    assert version is not None and version.parent is None
+    assert version.summary["started_from"] == "encoder:tiny-random-bert"
+
+
+def test_failed_job_records_the_error_and_keeps_the_serving_model(
+    settings: WorkerSettings, tmp_path: Path
+) -> None:
+    worker = make_worker(dataclasses.replace(settings, data_dir=tmp_path / "missing"))
+    serving = worker.registry.serving_version()
+    queued = request_retrain(worker.queue, override=True)
+    assert worker.run(once=True) == 1
+    job = worker.queue.get(queued.job.id)
+    assert job.status == JobStatus.FAILED
+    assert "DataError" in (job.error or "") and "missing" in (job.error or "")
+    assert worker.registry.serving_version() == serving
+
+
+def test_cli_once_runs_the_queued_job(settings: WorkerSettings) -> None:
+    worker = make_worker(settings)
+    serving = worker.registry.serving_version()
+    queued = request_retrain(worker.queue, override=True)
+    assert main([*settings_to_args(settings), "--once", "--max-steps", "2", "--epochs", "1"]) == 0
+    job = worker.queue.get(queued.job.id)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert job.progress.total_steps == 2
+    assert worker.registry.serving_version() not in (None, serving)
+
+
+def test_second_worker_on_the_same_folder_exits_at_once(
+    settings: WorkerSettings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from training.worker import worker_lock
+
+    with worker_lock(settings.app_data_dir):
+        assert main([*settings_to_args(settings), "--once"]) == 0
+    assert "another worker holds" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------
+# kill -9 mid-epoch, with real processes
+# ---------------------------------------------------------------------------
+
+
+def wait_for(condition: Callable[[], object], timeout_s: float, what: str) -> object:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def start_worker_process(settings: WorkerSettings, *extra: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    log = open(settings.app_data_dir / "worker-test.log", "ab")  # noqa: SIM115
+    return subprocess.Popen(
+        [sys.executable, "-m", "training.worker", *settings_to_args(settings), *extra],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+@pytest.mark.slow
+def test_worker_killed_mid_epoch_recovers_on_restart(settings: WorkerSettings) -> None:
+    settings = dataclasses.replace(settings, max_steps=40, epochs=2)
+    settings.app_data_dir.mkdir(parents=True)
+    queue, registry, store = settings.open_stores()
+    correction = save_correction(store, flip_first_entity(tiny_corpus()[0]))
+    job = request_retrain(queue).job
+
+    victim = start_worker_process(settings, "--step-delay-s", "0.5", "--heartbeat-s", "0.5")
+    try:
+        wait_for(lambda: queue.get(job.id).progress.step >= 2, 180, "two training steps")
+        serving = registry.serving_version()
+        assert serving is not None  # adopted by the worker on start
+        os.kill(victim.pid, signal.SIGKILL)
+    finally:
+        victim.kill()
+        victim.wait()
+    killed: Job = queue.get(job.id)
+    assert killed.status == JobStatus.RUNNING  # nobody has noticed yet
+    assert 2 <= killed.progress.step < killed.progress.total_steps
+
+    restarted = start_worker_process(settings, "--max-steps", "2", "--poll-s", "0.2")
+    try:
+        failed = wait_for(
+            lambda: queue.get(job.id).status == JobStatus.FAILED, 180, "the stale job to fail"
+        )
+        assert failed
+        assert "ended during the job" in (queue.get(job.id).error or "")
+        # Serving model and corrections intact.
+        assert registry.serving_version() == serving
+        assert [v.version for v in registry.versions()] == [serving]
+        assert [c.id for c in store.current()] == [correction.id]
+        assert store.get(correction.id) == correction
+        # A new retrain succeeds on the restarted worker.
+        retry = request_retrain(queue)
+        assert retry.created
+        wait_for(lambda: not queue.get(retry.job.id).is_active, 180, "the retry to finish")
+        finished = queue.get(retry.job.id)
+        assert finished.status == JobStatus.SUCCEEDED, finished.error
+        assert registry.serving_version() == finished.model_version != serving
+        assert finished.correction_ids == (correction.id,)
+    finally:
+        restarted.send_signal(signal.SIGTERM)
+        assert restarted.wait(timeout=60) == 0
+    assert queue.live_workers() == []  # it said goodbye
+
+
+def test_app_starts_a_worker_only_when_none_is_alive(settings: WorkerSettings) -> None:
+    from training.worker import ensure_worker_running
+
+    settings.app_data_dir.mkdir(parents=True)
+    queue, _, _ = settings.open_stores()
+    # `true` stands in for the Python interpreter: the test checks the decision, not TF.
+    pid = ensure_worker_running(settings, queue=queue, python="true")
+    assert pid is not None
+    os.waitpid(pid, 0)
+    queue.worker_seen(this_worker_id(), device="CPU")  # this test process, alive
+    assert ensure_worker_running(settings, queue=queue, python="true") is None
+    assert (settings.log_dir / "worker.log").exists()
