@@ -386,3 +386,62 @@ def test_app_starts_a_worker_only_when_none_is_alive(settings: WorkerSettings) -
     queue.worker_seen(this_worker_id(), device="CPU")  # this test process, alive
     assert ensure_worker_running(settings, queue=queue, python="true") is None
     assert (settings.log_dir / "worker.log").exists()
+
+
+# ---------------------------------------------------------------------------
+# Several devices: tf.distribute.MirroredStrategy
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("gpus", [0, 1])
+def test_no_strategy_below_two_gpus(monkeypatch: pytest.MonkeyPatch, gpus: int) -> None:
+    from training import retrain
+
+    monkeypatch.setattr(retrain, "visible_gpus", lambda: gpus)
+    with retrain.training_scope() as description:
+        assert description == "single device"
+
+
+MIRRORED_JOB_SCRIPT = """
+import functools, sys
+import tensorflow as tf
+
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from pathlib import Path
+from training import retrain
+from training.jobs import JobStatus
+from training.worker import Worker, WorkerSettings, request_retrain
+
+# Two logical CPUs stand in for two GPUs: the same strategy code path.
+retrain.training_scope = functools.partial(retrain.training_scope, ["/cpu:0", "/cpu:1"])
+app, models, data, tiny = (Path(arg) for arg in sys.argv[1:5])
+worker = Worker(WorkerSettings(app_data_dir=app, registry_dir=models, data_dir=data,
+                               max_steps=2, epochs=1, tolerance=100.0, adopt_dir=tiny))
+worker.start()
+job = request_retrain(worker.queue, override=True).job
+worker.run(once=True)
+job = worker.queue.get(job.id)
+assert job.status == JobStatus.SUCCEEDED, job.error
+print("served", worker.registry.serving_version() == job.model_version)
+print(Path(job.log_file).read_text())
+"""
+
+
+@pytest.mark.slow
+def test_a_job_trains_under_mirrored_strategy_over_two_devices(
+    settings: WorkerSettings, tiny_model_dir: Path
+) -> None:
+    args = [settings.app_data_dir, settings.registry_dir, settings.data_dir, tiny_model_dir]
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    result = subprocess.run(
+        [sys.executable, "-c", MIRRORED_JOB_SCRIPT, *map(str, args)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "served True" in result.stdout
+    assert "MirroredStrategy over 2 devices" in result.stdout
