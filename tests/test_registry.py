@@ -334,6 +334,6 @@ def test_retrain_availability(
     job = queue.enqueue().job
     busy = retrain_availability(queue, registry, store, override=True)
     assert not busy.allowed and busy.active_job is not None and busy.active_job.id == job.id
-    assert f"Job {job.id}" in busy.reason
+    assert f"job {job.id} (queued at" in busy.reason
     queue.request_cancel(job.id)
     assert queue.get(job.id).status == JobStatus.CANCELLED

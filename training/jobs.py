@@ -235,7 +235,10 @@ class Job:
         if self.status == JobStatus.RUNNING and self.started_at is not None:
             where = f" on {self.device}" if self.device else ""
             return f"job {self.id} (running since {self.started_at:%H:%M} UTC{where})"
-        return f"job {self.id} ({self.status}, queued at {self.created_at:%H:%M} UTC)"
+        if self.status == JobStatus.QUEUED:
+            return f"job {self.id} (queued at {self.created_at:%H:%M} UTC, waiting for a worker)"
+        ended = self.finished_at or self.created_at
+        return f"job {self.id} ({self.status} at {ended:%H:%M} UTC)"
 
 
 @dataclass(frozen=True)
@@ -677,7 +680,7 @@ def retrain_availability(
     active = queue.active_job()
     if active is not None:
         return RetrainAvailability(
-            False, f"{active.describe().capitalize()} is in progress.", active_job=active
+            False, f"A retrain is in progress: {active.describe()}.", active_job=active
         )
     serving = registry.serving()
     current = {correction.id for correction in corrections.current()}
