@@ -113,7 +113,7 @@ def save_model_folder(
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
     retired: Path | None = None
     try:
-        model.save_weights(staging / WEIGHTS_FILE)
+        save_weights_without_optimizer(model, staging / WEIGHTS_FILE)
         shutil.copyfile(vocab_path, staging / VOCAB_FILE)
         (staging / METADATA_FILE).write_text(
             json.dumps(metadata.to_json(), indent=2, sort_keys=True) + "\n", encoding="utf-8"
@@ -131,6 +131,14 @@ def save_model_folder(
             os.replace(retired, folder)  # interrupted between the two renames: undo the first
         raise
     return folder
+
+
+def save_weights_without_optimizer(model: keras.Model, path: Path) -> None:
+    """`model.save_weights` also stores a compiled model's AdamW state, twice the model's size."""
+    from keras.src.saving import saving_lib
+
+    skip = [model.optimizer] if getattr(model, "optimizer", None) is not None else None
+    saving_lib.save_weights_only(model, str(path), objects_to_skip=skip)
 
 
 def read_metadata(folder: str | Path) -> ModelMetadata:
