@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tagger import model_folder
 from tagger.model_folder import (
     FORMAT,
     METADATA_FILE,
@@ -243,7 +244,7 @@ def failing_save_weights(*args: object, **kwargs: object) -> None:
 def test_failed_save_leaves_no_folder(
     loaded: LoadedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(loaded.model, "save_weights", failing_save_weights)
+    monkeypatch.setattr(model_folder, "save_weights_without_optimizer", failing_save_weights)
     with pytest.raises(OSError, match="disk full"):
         save_model_folder(loaded.model, loaded.folder / VOCAB_FILE, loaded.metadata, tmp_path / "m")
     assert list(tmp_path.iterdir()) == []
@@ -253,7 +254,7 @@ def test_existing_folder_survives_a_failed_overwrite(
     loaded: LoadedModel, model_copy: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     before = snapshot(model_copy)
-    monkeypatch.setattr(loaded.model, "save_weights", failing_save_weights)
+    monkeypatch.setattr(model_folder, "save_weights_without_optimizer", failing_save_weights)
     with pytest.raises(OSError, match="disk full"):
         save_model_folder(loaded.model, loaded.folder / VOCAB_FILE, loaded.metadata, model_copy)
     assert snapshot(model_copy) == before
@@ -277,3 +278,16 @@ def test_existing_folder_survives_a_failed_final_rename(
         save_model_folder(loaded.model, loaded.folder / VOCAB_FILE, loaded.metadata, model_copy)
     assert snapshot(model_copy) == before
     assert [path.name for path in model_copy.parent.iterdir()] == ["model"]
+
+
+def test_saved_weights_hold_no_optimizer_state(loaded: LoadedModel, tmp_path: Path) -> None:
+    import h5py
+
+    loaded.model.compile(optimizer="adamw", loss="mse")
+    loaded.model.optimizer.build(loaded.model.trainable_variables)
+    folder = save_model_folder(
+        loaded.model, loaded.folder / VOCAB_FILE, loaded.metadata, tmp_path / "m"
+    )
+    with h5py.File(folder / WEIGHTS_FILE) as weights:
+        assert "optimizer" not in weights
+        assert set(weights) == {"layers", "vars"}
