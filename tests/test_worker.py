@@ -185,6 +185,9 @@ def test_retrain_cycle_trains_registers_and_serves_a_new_version(
     assert version.summary["train_sentences"] == 49
     assert version.summary["corrections_replacing_base"] == 1
     assert version.dev_f1 is not None and version.test_f1 is not None
+    promotion = version.summary["promotion"]
+    assert promotion["compared_with"] == adopted and promotion["promote"]
+    assert promotion["dev_f1"] == version.dev_f1 and promotion["serving_dev_f1"] is not None
     assert "in service" in (job.message or "")
     # Progress as the Training page reads it: steps, loss per step, dev F1 per epoch.
     assert job.progress.total_steps == 6 and job.progress.step == 6
@@ -379,13 +382,15 @@ def test_app_starts_a_worker_only_when_none_is_alive(settings: WorkerSettings) -
 
     settings.app_data_dir.mkdir(parents=True)
     queue, _, _ = settings.open_stores()
-    # `true` stands in for the Python interpreter: the test checks the decision, not TF.
-    pid = ensure_worker_running(settings, queue=queue, python="true")
-    assert pid is not None
-    os.waitpid(pid, 0)
+    # `echo` stands in for the Python interpreter: it writes the command to the log.
+    assert ensure_worker_running(settings, queue=queue, python="echo") is not None
+    log = settings.log_dir / "worker.log"
+    wait_for(lambda: log.exists() and log.read_text(), 10, "the echoed command")
+    assert log.read_text().startswith(
+        f"-m training.worker --app-data-dir {settings.app_data_dir} --registry "
+    )
     queue.worker_seen(this_worker_id(), device="CPU")  # this test process, alive
-    assert ensure_worker_running(settings, queue=queue, python="true") is None
-    assert (settings.log_dir / "worker.log").exists()
+    assert ensure_worker_running(settings, queue=queue, python="echo") is None
 
 
 # ---------------------------------------------------------------------------

@@ -443,14 +443,16 @@ class JobRunner:
             serving_dev_f1=baseline,
             serving_version=serving.version if serving else None,
         )
+        data.summary["promotion"] = {
+            "compared_with": serving.version if serving else None,
+            "serving_dev_f1": baseline,  # re-measured on this job's dev sentences
+            "dev_f1": dev_f1,
+            "tolerance": policy.tolerance,
+            "promote": decision.promote,
+        }
         tagger.info.version = new_version_id()
         tagger.info.parent = start.parent
-        tagger.info.data = {
-            **{split: info for split, info in data.summary["files"].items()},
-            "training_data": data.summary,
-        }
-        if baseline is not None:
-            tagger.info.metrics["serving_dev_f1_same_sentences"] = baseline
+        tagger.info.data = {**data.summary["files"], "training_data": data.summary}
         self.check("saving")
         self.log.info(
             "job %d: dev F1 %.2f, test F1 %.2f; %s",
