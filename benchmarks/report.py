@@ -195,6 +195,27 @@ def training_time_section(results: Results) -> str:
     )
 
 
+def retrain_section(results: Results) -> str:
+    retrain = results.get("retrain")
+    title = "## Re-fine-tuning on a curator's corrections (issue 4's loop)\n\n"
+    if not retrain:
+        return title + MISSING.format(step="retrain")
+    lines = [
+        f"{retrain['corrections']} devel sentences where the default model errs get their gold "
+        "labels saved through the corrections store; one retrain runs through the worker "
+        f"(`{retrain['command']}`, {retrain['retrain_wall_seconds']:.0f} s wall). Job: "
+        f"{retrain['job']['status']}; in service afterwards: `{retrain['serving_after']}`.\n",
+        "| sentences | F1 before | F1 after | change |",
+        "|---|---|---|---|",
+    ]
+    for name in ("corrected_200", "rest_of_devel", "test"):
+        before, after = retrain["before"][name]["f1"], retrain["after"][name]["f1"]
+        lines.append(
+            f"| {name.replace('_', ' ')} | {before:.2f} | {after:.2f} | {after - before:+.2f} |"
+        )
+    return title + "\n".join(lines) + "\n\n"
+
+
 def render_markdown(results: Results, machine: str) -> str:
     return "".join(
         [

@@ -289,12 +289,97 @@ def step_speed(args: argparse.Namespace) -> None:
     )
 
 
+def step_retrain(args: argparse.Namespace, n_corrections: int = 200) -> None:
+    """Issue 4's loop: a curator fixes 200 devel sentences the default model gets wrong,
+    one retrain runs through the worker, and we score before and after."""
+    import shutil
+
+    from tagger.bio import read_bio
+    from tagger.tagger import Tagger
+    from training.corrections import file_source
+    from training.evaluate import evaluate_predictions
+    from training.worker import WorkerSettings, adopt_existing_model, request_retrain
+
+    model = Path(args.default_model)
+    work = MODELS / "bench-retrain"
+    shutil.rmtree(work, ignore_errors=True)
+    settings = WorkerSettings(
+        app_data_dir=work / "data",
+        registry_dir=work / "registry",
+        data_dir=args.data_dir,
+        adopt_dir=None,
+    )
+    queue, registry, store = settings.open_stores()
+    adopt_existing_model(registry, model)
+    before = Tagger.load(model)
+    devel = read_bio(args.data_dir / "devel.tsv")
+    predicted = [labels for labels, _ in before.tag_words([s.words for s in devel])]
+    wrong = [i for i, s in enumerate(devel) if tuple(predicted[i]) != s.labels][:n_corrections]
+    source = file_source("devel.tsv")
+    for index in wrong:
+        store.save(
+            words=devel[index].words,
+            labels=devel[index].labels,
+            predicted=predicted[index],
+            source=source,
+            sentence_index=index,
+            model_version=before.version,
+            annotator="benchmark",
+        )
+    request_retrain(queue, requested_by="benchmark")
+    command = [
+        sys.executable,
+        "-m",
+        "training.worker",
+        "--once",
+        "--data-dir",
+        str(args.data_dir),
+        "--app-data-dir",
+        str(settings.app_data_dir),
+        "--registry",
+        str(settings.registry_dir),
+        "--no-adopt",
+    ]
+    seconds = run_logged(command)
+    job = queue.jobs(limit=1)[0]
+    after_version = job.model_version
+    if after_version is None:
+        raise RuntimeError(f"the retrain job ended {job.status}: {job.error}")
+    after = Tagger.load(registry.folder_of(after_version))
+    chosen = set(wrong)
+    groups = {
+        "corrected_200": [devel[i] for i in wrong],
+        "rest_of_devel": [s for i, s in enumerate(devel) if i not in chosen],
+        "test": read_bio(args.data_dir / "test.tsv"),
+    }
+
+    def score(tagger: Tagger, sentences: list[Any]) -> dict[str, Any]:
+        labels = [lab for lab, _ in tagger.tag_words([s.words for s in sentences])]
+        result = evaluate_predictions(sentences, labels)
+        result.pop("by_length")
+        return result
+
+    save(
+        "retrain",
+        {
+            "command": display_command(command),
+            "retrain_wall_seconds": round(seconds, 1),
+            "corrections": len(wrong),
+            "job": {"status": job.status, "model_version": after_version},
+            "serving_after": registry.serving_version(),
+            "before": {name: score(before, group) for name, group in groups.items()},
+            "after": {name: score(after, group) for name, group in groups.items()},
+        },
+    )
+
+
 STEPS: dict[str, Callable[[argparse.Namespace], None]] = {
     "peer": step_peer,
     "parity": step_parity,
     "nocontext": step_nocontext,
     "default": step_default,
     "speed": step_speed,
+    "retrain": step_retrain,
 }
 
 
