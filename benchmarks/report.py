@@ -101,6 +101,12 @@ def ablation_section(results: Results) -> str:
             f"{fmt(result['test']['argmax']['f1'])} | "
             f"{fmt(result['test']['viterbi']['f1'])} | {best} | `{command}` |"
         )
+    default = results["default"]
+    if default and default.get("test_without_context_at_prediction"):
+        lines.append(
+            "\nThe default model with its context switched off at prediction time only: "
+            f"{fmt(default['test_without_context_at_prediction']['f1'])} F1 (Viterbi)."
+        )
     return "\n".join(lines) + "\n\n"
 
 

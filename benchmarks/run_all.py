@@ -170,6 +170,26 @@ def step_default(args: argparse.Namespace) -> None:
     )
 
 
+def scores_without_context(model: Path, data_dir: Path) -> dict[str, Any]:
+    """The default model with its context switched off at prediction time only."""
+    import dataclasses
+
+    from tagger.bio import read_bio
+    from tagger.model_folder import load_model_folder
+    from tagger.tagger import Tagger
+    from training.evaluate import evaluate_predictions
+
+    loaded = load_model_folder(model)
+    loaded.metadata.windows = dataclasses.replace(
+        loaded.metadata.windows, context_tokens=0, cross_sentence=False
+    )
+    sentences = read_bio(data_dir / "test.tsv")
+    labels = [lab for lab, _ in Tagger(loaded).tag_words([s.words for s in sentences])]
+    scores = evaluate_predictions(sentences, labels)
+    scores.pop("by_length")
+    return scores
+
+
 def raw_text_scores(model: Path, data_dir: Path, passage_sentences: int = 10) -> dict[str, Any]:
     """Detokenise test into plain-text passages, tag through `Tagger.tag_many`, map back, score."""
     from tagger.bio import read_bio
