@@ -1,7 +1,8 @@
-"""The job queue and the registry on a real PostgreSQL server (Debian's packages).
+"""Corrections, the job queue and the registry on a real PostgreSQL server (Debian's packages).
 
-The tests of tests/test_jobs.py and tests/test_registry.py run here again with the
-`database` fixture pointing at a fresh database of a throwaway local cluster, plus
+The tests of tests/test_jobs.py, tests/test_registry.py and the corrections store's
+(tests/test_corrections_sql.py) run here again with the `database` fixture pointing at
+a fresh database of a throwaway local cluster, plus
 PostgreSQL-only checks: `FOR UPDATE SKIP LOCKED` lets a second worker pass a job the
 first one holds, and two worker processes racing for one job: exactly one wins.
 Skips, saying why, only where no server can be started.
@@ -23,6 +24,24 @@ from tests.conftest import REPO_ROOT
 from tests.pg_server import PgServer, PgUnavailable, start_server
 
 # The shared tests, collected again in this module with its `database` fixture.
+from tests.test_corrections_sql import (  # noqa: F401
+    store,
+    test_a_failed_save_leaves_nothing_behind,
+    test_an_i_without_b_is_repaired_before_it_is_stored,
+    test_concurrent_saves_all_land,
+    test_corrections_jobs_and_registry_share_one_database,
+    test_counts_since_a_time_or_a_model_version,
+    test_current_up_to_an_id_ignores_later_saves,
+    test_delete_one_and_ids_are_never_reused,
+    test_export_reads_back_identically,
+    test_filters,
+    test_invalid_corrections_are_refused_and_nothing_is_stored,
+    test_same_sentence_twice_keeps_latest_current_and_history,
+    test_save_keeps_every_field,
+    test_the_same_words_from_another_source_is_another_sentence,
+    test_undo_for_one_annotator_leaves_the_others,
+    test_undo_removes_the_last_save_and_restores_the_previous_version,
+)
 from tests.test_jobs import (  # noqa: F401
     test_a_new_job_can_be_queued_once_the_last_one_finished,
     test_cancelling_a_queued_job_ends_it_at_once,

@@ -11,9 +11,18 @@ Labels are checked before anything is written: unknown labels are refused, an
 never holds invalid IOB2. Each save, undo and delete is one transaction, so a
 crash or a killed process never leaves half a correction.
 
-The SQL lives in one class, :class:`SqliteCorrectionsBackend`; the domain rules live
-in :class:`CorrectionsStore`. Another database (PostgreSQL through SQLAlchemy, say)
-only needs another backend with the same methods (:class:`CorrectionsBackend`).
+The SQL lives in the backends, the domain rules in :class:`CorrectionsStore`. Two
+backends implement :class:`CorrectionsBackend` with the same table layout:
+
+- :class:`SqliteCorrectionsBackend`: the embedded default, one SQLite file in the app's
+  data folder (``<TAGGER_DATA_DIR>/corrections.sqlite3``) through the standard library,
+  every commit flushed to disk (``synchronous=FULL``).
+- :class:`SqlAlchemyCorrectionsBackend`: the corrections table in the database of
+  ``TAGGER_DB_URL`` (PostgreSQL when curators outgrow one machine), next to the jobs
+  and the model registry, through :mod:`training.db`'s engine.
+
+:meth:`CorrectionsStore.connect` picks one: a database URL (given, or
+``$TAGGER_DB_URL``) means SQLAlchemy, none means the SQLite file.
 
 Example:
 
@@ -36,6 +45,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
@@ -44,7 +54,26 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Index,
+    Integer,
+    Select,
+    String,
+    Table,
+    Text,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.sql.selectable import Alias
+
 from tagger.bio import ENTITY_TYPE, Sentence, entity_spans, format_bio, repair_bio
+from training.db import DB_URL_ENV, Database, app_data_dir, metadata
 
 DEFAULT_FILE_NAME = "corrections.sqlite3"
 SCHEMA_VERSION = 1
@@ -435,6 +464,191 @@ class SqliteCorrectionsBackend:
             return connection.execute("SELECT MAX(id) FROM corrections").fetchone()[0]
 
 
+# The same layout as _SCHEMA, so either backend can open the other's SQLite file.
+corrections_table = Table(
+    "corrections",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sentence_key", String(32), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("sentence_index", Integer, nullable=False),
+    Column("words", Text, nullable=False),  # JSON list of strings
+    Column("labels", Text, nullable=False),  # JSON list, valid IOB2
+    Column("predicted", Text, nullable=False),  # JSON list
+    Column("model_version", Text, nullable=False),
+    Column("annotator", Text, nullable=False),
+    # Fixed-width UTC text (see _timestamp): compares correctly as text everywhere.
+    Column("created_at", Text, nullable=False),
+    Index("corrections_by_sentence", "sentence_key", "id"),
+    Index("corrections_by_time", "created_at"),
+    sqlite_autoincrement=True,  # ids of deleted rows never return
+)
+
+
+class SqlAlchemyCorrectionsBackend:
+    """Corrections in any database :mod:`training.db` opens (SQLite or PostgreSQL).
+
+    The statements are SQLAlchemy Core, so one code path serves both; each method is
+    one transaction of :class:`training.db.Database` (on SQLite a write takes the
+    lock up front, so concurrent saves wait their turn instead of failing).
+
+    Example:
+
+    >>> import tempfile
+    >>> database = Database.open(f"sqlite:///{tempfile.mkdtemp()}/tagger.sqlite3")
+    >>> store = CorrectionsStore(SqlAlchemyCorrectionsBackend(database))
+    >>> store.count()
+    0
+    """
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        database.create_tables([corrections_table])
+
+    @staticmethod
+    def _is_current(row: Alias, up_to_id: int | None) -> ColumnElement[bool]:
+        # "Later" is by id, not by clock, as in _IS_CURRENT.
+        newer = corrections_table.alias("newer")
+        conditions = [newer.c.sentence_key == row.c.sentence_key, newer.c.id > row.c.id]
+        if up_to_id is not None:
+            conditions.append(newer.c.id <= up_to_id)
+        return ~exists().where(*conditions)
+
+    def _select(self, up_to_id: int | None = None) -> tuple[Alias, Select[Any]]:
+        row = corrections_table.alias("c")
+        query = select(row, self._is_current(row, up_to_id).label("current"))
+        return row, query
+
+    @staticmethod
+    def _to_correction(row: RowMapping) -> Correction:
+        return Correction(
+            id=row["id"],
+            words=tuple(json.loads(row["words"])),
+            labels=tuple(json.loads(row["labels"])),
+            predicted=tuple(json.loads(row["predicted"])),
+            source=row["source"],
+            sentence_index=row["sentence_index"],
+            model_version=row["model_version"],
+            annotator=row["annotator"],
+            created_at=_parse_timestamp(row["created_at"]),
+            current=bool(row["current"]),
+        )
+
+    def _fetch_one(self, connection: Connection, correction_id: int) -> Correction | None:
+        row, query = self._select()
+        found = connection.execute(query.where(row.c.id == correction_id)).first()
+        return None if found is None else self._to_correction(found._mapping)
+
+    def _fetch_all(self, connection: Connection, query: Select[Any]) -> list[Correction]:
+        return [self._to_correction(found._mapping) for found in connection.execute(query)]
+
+    @staticmethod
+    def _last_id(connection: Connection, annotator: str | None = None) -> int | None:
+        query = select(func.max(corrections_table.c.id))
+        if annotator is not None:
+            query = query.where(corrections_table.c.annotator == annotator)
+        return connection.execute(query).scalar()
+
+    def insert(self, row: CorrectionRow) -> tuple[Correction, int | None]:
+        table = corrections_table
+        with self.database.write() as connection:
+            previous = connection.execute(
+                select(func.max(table.c.id)).where(table.c.sentence_key == row.sentence_key)
+            ).scalar()
+            new_id = connection.execute(
+                insert(table)
+                .values(
+                    sentence_key=row.sentence_key,
+                    source=row.source,
+                    sentence_index=row.sentence_index,
+                    words=json.dumps(list(row.words), ensure_ascii=False),
+                    labels=json.dumps(list(row.labels)),
+                    predicted=json.dumps(list(row.predicted)),
+                    model_version=row.model_version,
+                    annotator=row.annotator,
+                    created_at=row.created_at,
+                )
+                .returning(table.c.id)
+            ).scalar_one()
+            saved = self._fetch_one(connection, int(new_id))
+        assert saved is not None  # the row was inserted in this very transaction
+        return saved, previous
+
+    def _delete(self, connection: Connection, correction_id: int | None) -> Correction | None:
+        if correction_id is None:
+            return None
+        found = self._fetch_one(connection, correction_id)
+        if found is not None:
+            connection.execute(
+                delete(corrections_table).where(corrections_table.c.id == correction_id)
+            )
+        return found
+
+    def delete(self, correction_id: int) -> Correction | None:
+        with self.database.write() as connection:
+            return self._delete(connection, correction_id)
+
+    def delete_last(self, annotator: str | None) -> Correction | None:
+        with self.database.write() as connection:
+            return self._delete(connection, self._last_id(connection, annotator))
+
+    def get(self, correction_id: int) -> Correction | None:
+        with self.database.read() as connection:
+            return self._fetch_one(connection, correction_id)
+
+    def select(self, where: CorrectionFilter, up_to_id: int | None) -> list[Correction]:
+        row, query = self._select(up_to_id)
+        conditions = self._filter_conditions(row, where)
+        if up_to_id is not None:
+            conditions.append(row.c.id <= up_to_id)
+        if where.current_only:
+            conditions.append(self._is_current(row, up_to_id))
+        with self.database.read() as connection:
+            return self._fetch_all(connection, query.where(*conditions).order_by(row.c.id))
+
+    @staticmethod
+    def _filter_conditions(row: Alias, where: CorrectionFilter) -> list[ColumnElement[bool]]:
+        conditions: list[ColumnElement[bool]] = []
+        for column, value in (
+            ("words", where.text),
+            ("source", where.source),
+            ("annotator", where.annotator),
+            ("model_version", where.model_version),
+        ):
+            if value:
+                # autoescape: user text may contain % and _, which must match literally.
+                conditions.append(
+                    func.lower(row.c[column]).contains(value.lower(), autoescape=True)
+                )
+        if where.since is not None:
+            conditions.append(row.c.created_at > _timestamp(where.since))
+        return conditions
+
+    def history(self, key: str) -> list[Correction]:
+        row, query = self._select()
+        with self.database.read() as connection:
+            return self._fetch_all(
+                connection, query.where(row.c.sentence_key == key).order_by(row.c.id)
+            )
+
+    def count(self, since: str | None, model_version: str | None, current_only: bool) -> int:
+        row = corrections_table.alias("c")
+        conditions: list[ColumnElement[bool]] = []
+        if since is not None:
+            conditions.append(row.c.created_at > since)
+        if model_version is not None:
+            conditions.append(row.c.model_version == model_version)
+        if current_only:
+            conditions.append(self._is_current(row, None))
+        query = select(func.count()).select_from(row).where(*conditions)
+        with self.database.read() as connection:
+            return int(connection.execute(query).scalar_one())
+
+    def last_id(self) -> int | None:
+        with self.database.read() as connection:
+            return self._last_id(connection)
+
+
 # ---------------------------------------------------------------------------
 # The store
 # ---------------------------------------------------------------------------
@@ -469,6 +683,33 @@ class CorrectionsStore:
     def in_folder(cls, data_dir: str | Path, *, clock: Clock = _utc_now) -> CorrectionsStore:
         """The store in an app data folder: ``<data_dir>/corrections.sqlite3``."""
         return cls.open(Path(data_dir) / DEFAULT_FILE_NAME, clock=clock)
+
+    @classmethod
+    def on_database(cls, database: Database, *, clock: Clock = _utc_now) -> CorrectionsStore:
+        """The store in ``database``'s ``corrections`` table (sharing its engine)."""
+        return cls(SqlAlchemyCorrectionsBackend(database), clock=clock)
+
+    @classmethod
+    def connect(
+        cls,
+        url: str | None = None,
+        *,
+        data_dir: str | os.PathLike[str] | None = None,
+        clock: Clock = _utc_now,
+    ) -> CorrectionsStore:
+        """The store the app and the worker share: in the database of ``url`` (else
+        ``$TAGGER_DB_URL``) with the jobs and the registry; without either, the SQLite
+        file in the app data folder (``data_dir``, else ``$TAGGER_DATA_DIR``, else ``data``).
+
+        >>> import tempfile
+        >>> store = CorrectionsStore.connect(f"sqlite:///{tempfile.mkdtemp()}/tagger.sqlite3")
+        >>> type(store.backend).__name__
+        'SqlAlchemyCorrectionsBackend'
+        """
+        resolved = url or os.environ.get(DB_URL_ENV, "").strip()
+        if resolved:
+            return cls.on_database(Database.open(resolved), clock=clock)
+        return cls.in_folder(app_data_dir(data_dir), clock=clock)
 
     def prepare_labels(self, labels: Sequence[str]) -> tuple[tuple[str, ...], int]:
         """Labels as they would be stored: unknown labels refused, IOB1 slips repaired.
