@@ -147,17 +147,10 @@ def _counts(store: CorrectionsStore, status: services.ModelStatus) -> None:
     if status.tagger is None:
         right.metric("Since the model in service was trained", "–", help="No model in service.")
         return
-    trained_at = services.model_trained_at(status.tagger.metadata)
-    if trained_at is not None:
-        since = store.count(since=trained_at)
-        help_text = (
-            f"Saved after {trained_at:%Y-%m-%d %H:%M} UTC, when {render.md(status.version)} "
-            "was saved."
-        )
-    else:
-        since = store.count(model_version=status.version)
-        help_text = f"Saved while {render.md(status.version)} was in service."
-    right.metric("Since the model in service was trained", f"{since:,}", help=help_text)
+    new = services.corrections_since_serving(store, status)
+    right.metric(
+        "Since the model in service was trained", f"{new.count:,}", help=render.md(new.explanation)
+    )
 
 
 def _picker() -> None:

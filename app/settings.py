@@ -3,8 +3,15 @@
 =========================  ==================  ==========================================
 Variable                   Default             Meaning
 =========================  ==================  ==========================================
-``TAGGER_MODEL_DIR``       ``models/default``  model folder to serve (``model.json`` inside)
-``TAGGER_DATA_DIR``        ``data``            app data: ``corrections.sqlite3``
+``TAGGER_MODEL_DIR``       ``models/default``  model folder served while the registry is
+                                               empty (the worker adopts it as version 1)
+``TAGGER_DATA_DIR``        ``data``            app data: corrections, jobs database, logs
+``TAGGER_REGISTRY_DIR``    ``models``          model versions (``versions/<id>``)
+``TAGGER_DB_URL``          (none)              database for corrections, jobs and
+                                               registry, e.g. PostgreSQL; none: SQLite
+                                               files in the data folder
+``TAGGER_START_WORKER``    ``1``               ``0``: never start a training worker from
+                                               the app (it runs elsewhere)
 ``TAGGER_MAX_UPLOAD_MB``   ``20``              largest BIO upload, in megabytes
 ``TAGGER_MAX_TEXT_CHARS``  ``100000``          longest pasted text, in characters
 ``TAGGER_LOW_CONFIDENCE``  ``0.6``             mentions scored below this are flagged
@@ -28,8 +35,19 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
+
 class SettingsError(ValueError):
     """An environment variable with a value the app cannot use."""
+
+
+def parse_switch(raw: str) -> bool:
+    word = raw.strip().lower()
+    if word in TRUE_WORDS | FALSE_WORDS:
+        return word in TRUE_WORDS
+    raise ValueError(raw)
 
 
 def _read(
@@ -61,6 +79,9 @@ class AppSettings:
 
     model_dir: Path = Path("models/default")
     data_dir: Path = Path("data")
+    registry_dir: Path = Path("models")
+    db_url: str | None = None
+    start_worker: bool = True
     max_upload_mb: int = 20
     max_text_chars: int = 100_000
     low_confidence: float = 0.6
@@ -76,6 +97,16 @@ class AppSettings:
         return cls(
             model_dir=Path(env.get("TAGGER_MODEL_DIR", "").strip() or defaults.model_dir),
             data_dir=Path(env.get("TAGGER_DATA_DIR", "").strip() or defaults.data_dir),
+            registry_dir=Path(env.get("TAGGER_REGISTRY_DIR", "").strip() or defaults.registry_dir),
+            db_url=env.get("TAGGER_DB_URL", "").strip() or defaults.db_url,
+            start_worker=_read(
+                env,
+                "TAGGER_START_WORKER",
+                defaults.start_worker,
+                parse_switch,
+                lambda _: True,
+                "a switch (1 or 0)",
+            ),
             max_upload_mb=_read(
                 env,
                 "TAGGER_MAX_UPLOAD_MB",

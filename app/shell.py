@@ -34,8 +34,10 @@ PAGES = (
     PageSpec("app/page_inspect.py", "Inspect a BIO file", ":material/fact_check:", "inspect"),
     PageSpec("app/page_correct.py", "Correct", ":material/edit_note:", "correct"),
     PageSpec("app/page_corrections.py", "Corrections", ":material/table_view:", "corrections"),
+    PageSpec("app/page_training.py", "Training", ":material/model_training:", "training"),
 )
 CORRECT_PAGE = "app/page_correct.py"
+TRAINING_PAGE = "app/page_training.py"
 
 
 def settings_or_stop() -> AppSettings:
@@ -70,11 +72,26 @@ def sidebar(settings: AppSettings) -> None:
             )
         count = services.corrections_store(settings).count()
         st.caption(f"{render.plural(count, 'correction')} saved")
+        training_caption(settings)
+
+
+def training_caption(settings: AppSettings) -> None:
+    """One line on the job in progress, if any, on every page."""
+    try:
+        job = services.training_stores(settings).queue.active_job()
+    except Exception:  # the Training page explains a database problem
+        return
+    if job is None:
+        return
+    progress = job.progress
+    done = f" · {progress.fraction:.0%}" if job.status == "running" and progress.total_steps else ""
+    st.caption(f"Training: job {job.id} {job.status}{done}")
 
 
 def main() -> None:
     st.set_page_config(page_title="Disease tagger", page_icon=":material/biotech:", layout="wide")
     settings = settings_or_stop()
+    services.supervise_training(settings)
     css = render.style_sheet()
     if css:
         st.html(css)

@@ -135,6 +135,30 @@ def shown(markdown: str) -> str:
 APP_SCRIPT = REPO_ROOT / "streamlit_app.py"
 
 
+class WorkerStarts:
+    """Stands in for ``app.services.start_worker``: records the calls, spawns nothing."""
+
+    def __init__(self) -> None:
+        self.calls: list[Path] = []
+
+    def __call__(self, settings: Any, queue: Any) -> int | None:
+        self.calls.append(settings.data_dir)
+        return None
+
+
+def isolate_app(tmp_path: Path, monkeypatch: Any) -> WorkerStarts:
+    """Point the app's data, registry and database at ``tmp_path``; never spawn a worker."""
+    from app import services
+
+    monkeypatch.setenv("TAGGER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("TAGGER_REGISTRY_DIR", str(tmp_path / "models"))
+    monkeypatch.delenv("TAGGER_DB_URL", raising=False)
+    monkeypatch.delenv("TAGGER_START_WORKER", raising=False)
+    starts = WorkerStarts()
+    monkeypatch.setattr(services, "start_worker", starts)
+    return starts
+
+
 def make_app(
     tmp_path: Path,
     monkeypatch: Any,
@@ -146,8 +170,9 @@ def make_app(
     """An AppTest of the whole app on a fake model and a fresh data folder.
 
     ``factory`` replaces ``app.services.build_tagger`` (default: a new FakeTagger);
-    ``env`` adds settings. The annotator is preset to ``tester``; the first page is
-    Tag text.
+    ``env`` adds settings. The registry and the database are in ``tmp_path`` and no
+    worker process is ever started (:func:`isolate_app`). The annotator is preset to
+    ``tester``; the first page is Tag text.
     """
     import streamlit as st
     from streamlit.testing.v1 import AppTest
@@ -158,7 +183,7 @@ def make_app(
     if with_model:
         write_fake_model_folder(model_dir)
     monkeypatch.setenv("TAGGER_MODEL_DIR", str(model_dir))
-    monkeypatch.setenv("TAGGER_DATA_DIR", str(tmp_path / "data"))
+    isolate_app(tmp_path, monkeypatch)
     for name, value in (env or {}).items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(services, "build_tagger", factory or FakeTagger.load)

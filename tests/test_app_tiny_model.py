@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from tagger import Tagger
 from tagger.bio import format_bio
-from tests.app_fakes import APP_SCRIPT, shown
+from tests.app_fakes import APP_SCRIPT, isolate_app, shown
 from tests.tiny import tiny_corpus
 
 TEXT = "Patients developed seizures after cocaine. No hepatitis was seen with lithium treatment."
@@ -20,7 +20,7 @@ TEXT = "Patients developed seizures after cocaine. No hepatitis was seen with li
 @pytest.fixture
 def app(tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     monkeypatch.setenv("TAGGER_MODEL_DIR", str(tiny_model_dir))
-    monkeypatch.setenv("TAGGER_DATA_DIR", str(tmp_path / "data"))
+    isolate_app(tmp_path, monkeypatch)
     st.cache_resource.clear()
     app = AppTest.from_file(str(APP_SCRIPT), default_timeout=120)
     app.session_state["annotator"] = "tester"

@@ -76,6 +76,9 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         **os.environ,
         "TAGGER_MODEL_DIR": str(write_fake_model_folder(folder / "model")),
         "TAGGER_DATA_DIR": str(folder / "data"),
+        "TAGGER_REGISTRY_DIR": str(folder / "models"),
+        "TAGGER_START_WORKER": "0",  # the browser test needs no training worker
+        "TAGGER_DB_URL": "",
         "PYTHONPATH": str(REPO_ROOT),
     }
     log = folder / "streamlit.log"

@@ -1,0 +1,383 @@
+"""Training: retrain on the curators' corrections, watch it run, choose the model in service.
+
+- **Retrain** queues one job for the training worker (``python -m training.worker``).
+  It is disabled, with the reason, while a job is queued or running, and when no
+  correction changed since the version in service was trained (unless overridden).
+- **Live progress** (an ``st.fragment`` that reruns itself every few seconds): a
+  progress bar with the ETA, the loss curve, the dev F1 per epoch and a Cancel button
+  that stops the job after its current training step, leaving the model in service
+  as it was. When a job starts or ends, the whole page reruns to show it.
+- **History**: the jobs (status, duration, errors) and the model versions (dev and
+  test precision, recall and F1, corrections used, F1 over versions, the one in
+  service), with one-click Promote and Roll back. The new version is served on the
+  next request of every page (see :func:`app.services.serving_model`).
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app import render, services, shell, state, training_view
+from app.settings import AppSettings
+from training.corrections import CorrectionsStore
+from training.jobs import Job, JobNotFoundError, JobStatus, retrain_availability
+from training.registry import ModelVersion, RegistryError
+from training.worker import request_retrain
+
+# training.retrain's start points, spelled here: importing it imports Keras.
+START_FROM_SERVING = "serving"
+START_FROM_ENCODER = "encoder"
+OVERRIDE_KEY = "training_override"
+START_FROM_KEY = "training_start_from"
+ACTIVE_REFRESH_S = 2.0  # while a job runs: the progress bar moves
+IDLE_REFRESH_S = 10.0  # otherwise: notice a job queued by another session or the worker
+MAX_PROMOTE_ROWS = 12
+START_FROM_LABELS = {
+    START_FROM_SERVING: "the model in service",
+    START_FROM_ENCODER: "the pretrained encoder (from scratch)",
+}
+STATUS_ICONS = {
+    JobStatus.QUEUED: ":material/schedule:",
+    JobStatus.RUNNING: ":material/model_training:",
+    JobStatus.SUCCEEDED: ":material/check_circle:",
+    JobStatus.FAILED: ":material/error:",
+    JobStatus.CANCELLED: ":material/cancel:",
+}
+
+
+def _actor() -> str:
+    return state.annotator() or "curator"
+
+
+# ---------------------------------------------------------------------------
+# Callbacks: they run before the page draws, so they report through flashes.
+# ---------------------------------------------------------------------------
+
+
+def click_retrain(
+    settings: AppSettings,
+    stores: services.TrainingStores,
+    corrections: CorrectionsStore,
+    *,
+    requested_by: str,
+    start_from: str,
+    override: bool,
+) -> tuple[str, str]:
+    """Queue a retrain if it may run now; ``(flash kind, message)`` says what happened.
+
+    Checked again at click time: another session may have queued a job since this
+    page was drawn, and the queue itself refuses a second active job.
+    """
+    availability = retrain_availability(
+        stores.queue, stores.registry, corrections, override=override
+    )
+    if not availability.allowed:
+        return "warning", f"Nothing was queued: {availability.reason}"
+    result = request_retrain(
+        stores.queue, requested_by=requested_by, start_from=start_from, override=override
+    )
+    if not result.created:
+        return "warning", result.message
+    services.supervise_training(settings, force=True)  # a worker must pick it up
+    return "success", f"{result.message} Progress shows below; the app stays usable meanwhile."
+
+
+def _retrain(settings: AppSettings, corrections: CorrectionsStore) -> None:
+    kind, message = click_retrain(
+        settings,
+        services.training_stores(settings),
+        corrections,
+        requested_by=_actor(),
+        start_from=st.session_state.get(START_FROM_KEY, START_FROM_SERVING),
+        override=bool(st.session_state.get(OVERRIDE_KEY, False)),
+    )
+    state.flash(kind, render.md(message))
+
+
+def _cancel(stores: services.TrainingStores, job_id: int) -> None:
+    try:
+        stores.queue.request_cancel(job_id)
+    except JobNotFoundError as error:
+        st.toast(str(error))
+
+
+def _promote(stores: services.TrainingStores, version: str) -> None:
+    # Imported here: it imports Keras, which promote() checks the folder with anyway.
+    from tagger.model_folder import ModelFolderError
+
+    try:
+        stores.registry.promote(version, actor=_actor())
+    except (RegistryError, ModelFolderError) as error:
+        state.flash(
+            "error", f"Version {render.md(version)} was not promoted: {render.md(str(error))}"
+        )
+        return
+    state.flash("success", f"Version {render.md(version)} is in service from the next request on.")
+
+
+def _rollback(stores: services.TrainingStores) -> None:
+    from tagger.model_folder import ModelFolderError
+
+    try:
+        restored = stores.registry.rollback(actor=_actor())
+    except (RegistryError, ModelFolderError) as error:
+        state.flash("error", f"Nothing was rolled back: {render.md(str(error))}")
+        return
+    state.flash("success", f"Rolled back: version {render.md(restored.version)} is in service.")
+
+
+def _start_worker(settings: AppSettings, stores: services.TrainingStores) -> None:
+    pid = services.start_worker(settings, stores.queue)
+    if pid is None:
+        state.flash("info", "A worker is already running.")
+    else:
+        state.flash("success", f"Started a training worker (process {pid}).")
+
+
+# ---------------------------------------------------------------------------
+# Drawing
+# ---------------------------------------------------------------------------
+
+
+def _worker_line(settings: AppSettings, stores: services.TrainingStores) -> None:
+    workers = stores.queue.live_workers()
+    active = stores.queue.active_job()
+    if workers:
+        worker = workers[0]
+        st.caption(
+            f":material/memory: The worker on **{render.md(worker.host)}** trains on "
+            f"**{render.md(worker.device)}**."
+        )
+        return
+    if active is not None and active.status == JobStatus.RUNNING and active.device:
+        st.caption(
+            f":material/memory: Job {active.id} trains on **{render.md(active.device)}** "
+            f"(worker {render.md(active.worker or '?')})."
+        )
+        return
+    if settings.start_worker:
+        st.warning(
+            "No training worker is running yet; the app starts one (it needs a few seconds "
+            "to load TensorFlow). Logs: "
+            f"`{render.md(str(services.worker_settings(settings).log_dir))}`.",
+            icon=":material/hourglass_top:",
+        )
+        st.button(
+            "Start a worker now",
+            on_click=_start_worker,
+            args=(settings, stores),
+            icon=":material/play_arrow:",
+        )
+    else:
+        st.warning(
+            "No training worker is running, and this app does not start one "
+            "(TAGGER_START_WORKER=0). Start `python -m training.worker` on the training "
+            "machine, with the same TAGGER_DB_URL and models folder.",
+            icon=":material/warning:",
+        )
+
+
+def _retrain_controls(
+    settings: AppSettings, stores: services.TrainingStores, corrections: CorrectionsStore
+) -> None:
+    st.subheader("Retrain")
+    override = st.checkbox(
+        "Retrain even if no correction changed",
+        key=OVERRIDE_KEY,
+        help="For example to start again from the encoder, or after changing the base data.",
+    )
+    availability = retrain_availability(
+        stores.queue, stores.registry, corrections, override=override
+    )
+    st.radio(
+        "Start from",
+        list(START_FROM_LABELS),
+        format_func=START_FROM_LABELS.__getitem__,
+        key=START_FROM_KEY,
+        horizontal=True,
+    )
+    left, right = st.columns([1, 4], vertical_alignment="center")
+    left.button(
+        "Retrain",
+        type="primary",
+        icon=":material/model_training:",
+        disabled=not availability.allowed,
+        on_click=_retrain,
+        args=(settings, corrections),
+        help=availability.reason,
+    )
+    note = right.caption if availability.allowed else right.info
+    note(render.md(availability.reason))
+
+
+def _queued_view(job: Job, stores: services.TrainingStores) -> None:
+    st.info(f"{render.md(job.describe()).capitalize()}.", icon=":material/schedule:")
+    st.button("Cancel", key=f"cancel_{job.id}", on_click=_cancel, args=(stores, job.id))
+
+
+def _running_view(job: Job, stores: services.TrainingStores) -> None:
+    progress = job.progress
+    st.progress(progress.fraction, text=render.md(training_view.progress_text(progress)))
+    columns = st.columns(4)
+    columns[0].metric("Loss", "–" if progress.loss is None else f"{progress.loss:.4f}")
+    columns[1].metric("Best dev F1", "–" if progress.dev_f1 is None else f"{progress.dev_f1:.2f}")
+    columns[2].metric("ETA", training_view.format_duration(progress.eta_s))
+    columns[3].metric("Running for", training_view.format_duration(job.duration_s()))
+    curve = training_view.loss_frame(stores.queue.loss_curve(job.id))
+    epochs = training_view.epoch_frame(progress)
+    left, right = st.columns(2)
+    with left:
+        st.caption("Training loss per step")
+        if curve.empty:
+            st.caption("The curve starts with the first training step.")
+        else:
+            st.line_chart(curve, x="step", y="loss", height=220)
+    with right:
+        st.caption("Dev F1 per epoch")
+        if epochs.empty:
+            st.caption("Scored on the dev sentences at the end of each epoch.")
+        else:
+            st.line_chart(epochs, x="epoch", y="dev F1", height=160)
+            st.dataframe(epochs, hide_index=True, width="stretch")
+    if job.cancel_requested:
+        st.warning(
+            "Cancel requested: the job stops after its current step; the model in service "
+            "stays as it is.",
+            icon=":material/cancel:",
+        )
+    else:
+        st.button(
+            "Cancel",
+            key=f"cancel_{job.id}",
+            on_click=_cancel,
+            args=(stores, job.id),
+            icon=":material/cancel:",
+            help="Stops after the current training step; nothing is registered.",
+        )
+
+
+def _last_outcome(stores: services.TrainingStores) -> None:
+    recent = stores.queue.jobs(limit=1)
+    if not recent:
+        st.caption("No training job has run yet.")
+        return
+    job = recent[0]
+    text = f"Last job {job.id} {job.status} ({training_view.format_time(job.finished_at)})"
+    detail = job.message or training_view.first_line(job.error)
+    line = f"{text}: {detail}" if detail else f"{text}."
+    show = {JobStatus.FAILED: st.error, JobStatus.SUCCEEDED: st.success}.get(job.status, st.info)
+    show(render.md(line), icon=STATUS_ICONS.get(job.status))
+
+
+def live_progress(settings: AppSettings, job_at_render: int | None) -> None:
+    """The part of the page that refreshes itself (see :func:`render_page`)."""
+    stores = services.training_stores(settings)
+    job = stores.queue.active_job()
+    if (job.id if job is not None else None) != job_at_render:
+        st.rerun()  # a job started or ended: the button and the history change too
+    if job is None:
+        _last_outcome(stores)
+    elif job.status == JobStatus.QUEUED:
+        _queued_view(job, stores)
+    else:
+        _running_view(job, stores)
+
+
+def _promote_rows(stores: services.TrainingStores, versions: list[ModelVersion]) -> None:
+    history = stores.registry.serving_history(limit=1)
+    previous = history[0].previous if history else None
+    st.button(
+        f"Roll back to {previous}" if previous else "Roll back",
+        on_click=_rollback,
+        args=(stores,),
+        disabled=previous is None,
+        icon=":material/undo:",
+        help="Serve again the version that served before the current one.",
+    )
+    for version in versions[:MAX_PROMOTE_ROWS]:
+        columns = st.columns([3, 1.2, 1.2, 1.4, 1.6], vertical_alignment="center")
+        badge = " · **in service**" if version.serving else ""
+        columns[0].markdown(f"`{render.md(version.version)}`{badge}")
+        columns[1].caption(f"dev F1 {_f1(version.dev_f1)}")
+        columns[2].caption(f"test F1 {_f1(version.test_f1)}")
+        columns[3].caption(render.plural(version.corrections_used, "correction"))
+        columns[4].button(
+            "In service" if version.serving else "Promote",
+            key=f"promote_{version.version}",
+            on_click=_promote,
+            args=(stores, version.version),
+            disabled=version.serving,
+        )
+
+
+def _f1(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def _versions(stores: services.TrainingStores) -> None:
+    st.subheader("Model versions")
+    versions = stores.registry.versions()
+    if not versions:
+        st.info("No model version is registered yet: the first job will make one.")
+        return
+    frame = training_view.versions_frame(versions)
+    st.dataframe(
+        frame,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "in service": st.column_config.CheckboxColumn("in service"),
+            "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
+        },
+    )
+    history = training_view.f1_history_frame(versions)
+    if len(history) > 1:
+        st.caption("F1 over versions")
+        st.line_chart(history, x="created", y=["dev F1", "test F1"], height=220)
+    _promote_rows(stores, versions)
+    with st.expander("Who served what, when"):
+        events = training_view.serving_history_frame(stores.registry.serving_history())
+        st.dataframe(events, hide_index=True, width="stretch")
+
+
+def _jobs(stores: services.TrainingStores) -> None:
+    st.subheader("Jobs")
+    jobs = stores.queue.jobs(limit=50)
+    if not jobs:
+        st.caption("No job yet.")
+        return
+    st.dataframe(training_view.jobs_frame(jobs), hide_index=True, width="stretch")
+    failed = [job for job in jobs if job.error]
+    for job in failed[:5]:
+        with st.expander(f"Job {job.id} {job.status}: the error"):
+            st.code(job.error or "", language=None)
+            if job.log_file:
+                st.caption(f"Log: `{render.md(job.log_file)}`")
+
+
+def render_page() -> None:
+    settings = shell.settings_or_stop()
+    st.title("Training")
+    shell.show_flashes()
+    try:
+        stores = services.training_stores(settings)
+        job = stores.queue.active_job()
+    except Exception as error:  # the other pages keep working without the database
+        st.error(
+            f"The training database cannot be opened ({type(error).__name__}: "
+            f"{render.md(str(error))}). Check TAGGER_DB_URL and TAGGER_DATA_DIR.",
+            icon=":material/error:",
+        )
+        return
+    corrections = services.corrections_store(settings)
+    _worker_line(settings, stores)
+    _retrain_controls(settings, stores, corrections)
+    st.subheader("Progress")
+    refresh = ACTIVE_REFRESH_S if job is not None else IDLE_REFRESH_S
+    st.fragment(live_progress, run_every=refresh)(settings, job.id if job else None)
+    _versions(stores)
+    _jobs(stores)
+
+
+if __name__ == "__main__":
+    render_page()
