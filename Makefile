@@ -25,7 +25,11 @@ $(VENV)/.test-installed: $(VENV)/.installed requirements-test.txt
 	bash tests/e2e/install_chromium.sh
 	touch $@
 
+# Streamlit with the training worker beside it (the app would start one otherwise);
+# the trap stops the worker when Streamlit exits, Ctrl-C included.
 run: $(VENV)/.installed model
+	$(PY) -m training.worker --adopt $(MODEL_DIR) & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT; \
 	$(PY) -m streamlit run streamlit_app.py
 
 # A fine-tuned default model, trained once (about half an hour on 2 CPU cores).
