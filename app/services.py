@@ -135,7 +135,9 @@ def training_stores(settings: AppSettings) -> TrainingStores:
 def worker_settings(settings: AppSettings) -> WorkerSettings:
     """The settings a worker started by this app runs with: the app's folders and database."""
     return WorkerSettings(
-        db_url=settings.db_url,
+        # None: the worker reads TAGGER_DB_URL from the environment it inherits, as the
+        # app did; passing the URL as --db would show its password in `ps`.
+        db_url=None,
         app_data_dir=settings.data_dir.resolve(),
         registry_dir=settings.registry_dir.resolve(),
         adopt_dir=settings.model_dir.resolve(),

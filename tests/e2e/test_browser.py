@@ -2,13 +2,16 @@
 
 The test starts the app on a free localhost port with the fake tagger, pastes a sample
 abstract, waits for a highlighted mention, checks that pasted markup stays text, and
-saves screenshots under ``test-artifacts/``. Nothing downloads a browser: it drives
-the system Chromium (``CHROMIUM_PATH``, default ``/usr/bin/chromium``;
-``tests/e2e/install_chromium.sh`` installs it) and skips only where there is none.
+saves screenshots under ``test-artifacts/``. A second test opens the Training page on
+a job that a stand-in worker advances and checks that the page follows it unprompted.
+Nothing downloads a browser: it drives the system Chromium (``CHROMIUM_PATH``, default
+``/usr/bin/chromium``; ``tests/e2e/install_chromium.sh`` installs it) and skips only
+where there is none.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -17,6 +20,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,21 +67,21 @@ def wait_until_healthy(url: str, server: subprocess.Popen[bytes], log: Path) -> 
     )
 
 
-@pytest.fixture(scope="module")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextlib.contextmanager
+def serve_app(folder: Path) -> Iterator[str]:
+    """The app on the fake tagger, its data under ``folder``; yields its URL."""
     if not CHROMIUM.is_file():
         pytest.skip(
             f"no Chromium at {CHROMIUM}: run tests/e2e/install_chromium.sh "
             "(apt-get install chromium) or set CHROMIUM_PATH"
         )
-    folder = tmp_path_factory.mktemp("e2e")
     port = free_port()
     env = {
         **os.environ,
         "TAGGER_MODEL_DIR": str(write_fake_model_folder(folder / "model")),
         "TAGGER_DATA_DIR": str(folder / "data"),
         "TAGGER_REGISTRY_DIR": str(folder / "models"),
-        "TAGGER_START_WORKER": "0",  # the browser test needs no training worker
+        "TAGGER_START_WORKER": "0",  # the browser tests need no training worker
         "TAGGER_DB_URL": "",
         "PYTHONPATH": str(REPO_ROOT),
     }
@@ -101,6 +105,26 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+@pytest.fixture(scope="module")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with serve_app(tmp_path_factory.mktemp("e2e")) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def browser_page() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser.new_page(viewport={"width": 1400, "height": 1400})
+        finally:
+            browser.close()
 
 
 def test_a_pasted_sample_is_highlighted_and_markup_stays_text(server_url: str) -> None:
@@ -139,3 +163,36 @@ def test_a_pasted_sample_is_highlighted_and_markup_stays_text(server_url: str) -
         finally:
             browser.close()
     assert dialogs == []  # no alert() ran
+
+
+def test_the_training_page_follows_a_running_job_without_a_click(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The progress fragment refreshes itself; when the job ends, the whole page does."""
+    from playwright.sync_api import expect
+
+    from training.db import Database
+    from training.jobs import JobQueue, JobStatus, Progress
+
+    folder = tmp_path_factory.mktemp("e2e-training")
+    queue = JobQueue(Database.open(data_dir=folder / "data"))
+    job = queue.enqueue(requested_by="ada").job
+    queue.claim("gpu-box:1", device="GPU: test")
+
+    def report(step: int) -> None:
+        progress = Progress("training", 1, 1, step, 4, 1.0 / step, None, 4.0 - step)
+        queue.heartbeat(job.id, "gpu-box:1", progress=progress, loss_point=(step, 1, 1.0 / step))
+
+    report(1)
+    ARTIFACTS.mkdir(exist_ok=True)
+    with serve_app(folder) as url, browser_page() as page:
+        page.goto(f"{url}/training", wait_until="domcontentloaded")
+        bar = page.get_by_test_id("stProgress")
+        expect(bar).to_contain_text("step 1/4", timeout=60_000)
+        report(3)  # the worker moves on; nobody touches the page
+        expect(bar).to_contain_text("step 3/4", timeout=20_000)
+        page.screenshot(path=str(ARTIFACTS / "e2e-training-running.png"), full_page=True)
+        queue.finish(job.id, JobStatus.SUCCEEDED, worker="gpu-box:1", message="Version v2 ready.")
+        expect(page.get_by_text(f"Last job {job.id} succeeded")).to_be_visible(timeout=30_000)
+        expect(bar).to_have_count(0)
+        page.screenshot(path=str(ARTIFACTS / "e2e-training-done.png"), full_page=True)
