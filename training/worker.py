@@ -114,7 +114,7 @@ class WorkerSettings:
         return (
             JobQueue(database),
             Registry(database, self.registry_dir, policy),
-            CorrectionsStore.in_folder(self.app_data_dir),
+            CorrectionsStore.connect(self.db_url, data_dir=self.app_data_dir),
         )
 
 
