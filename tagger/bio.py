@@ -434,7 +434,7 @@ def format_bio(sentences: Iterable[Sentence]) -> str:
     return "".join(parts)
 
 
-def _write_bytes_atomic(path: Path, payload: bytes) -> None:
+def write_bytes_atomic(path: Path, payload: bytes) -> None:
     """Write via a temp file in the same folder, so readers never see half a file."""
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
     descriptor, temp_name = tempfile.mkstemp(
@@ -458,4 +458,4 @@ def write_bio(sentences: Iterable[Sentence], path: str | os.PathLike[str]) -> No
     Example: ``write_bio(read_bio("in.tsv"), "out.tsv")`` canonicalises a file.
     """
     payload = format_bio(sentences).encode("utf-8")
-    _write_bytes_atomic(Path(path), payload)
+    write_bytes_atomic(Path(path), payload)

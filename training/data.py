@@ -25,14 +25,13 @@ import http.client
 import logging
 import os
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from tagger.bio import Sentence, read_bio
+from tagger.bio import Sentence, read_bio, write_bytes_atomic
 
 ENV_VAR = "BC5CDR_DIR"
 DEFAULT_DATA_DIR = Path("data") / "bc5cdr-disease"
@@ -187,23 +186,6 @@ def _check_payload(name: str, url: str, payload: bytes) -> None:
         )
 
 
-def _write_bytes_atomic(path: Path, payload: bytes) -> None:
-    """Write via a temp file in the same folder, so a crash never leaves half a file."""
-    descriptor, temp_name = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp_name, 0o644)
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-
-
 def _has_expected_hash(path: Path) -> bool:
     return path.is_file() and file_sha256(path) == SHA256[path.name]
 
@@ -242,7 +224,7 @@ def _download_file(target: Path, base_url: str, opener: Opener, timeout: float) 
     logger.info("downloading %s", url)
     payload = _fetch(url, opener, timeout)
     _check_payload(target.name, url, payload)
-    _write_bytes_atomic(target, payload)
+    write_bytes_atomic(target, payload)
     logger.info("wrote %s (%d bytes, sha256 ok)", target, len(payload))
 
 
