@@ -188,6 +188,6 @@ def make_app(
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(services, "build_tagger", factory or FakeTagger.load)
     st.cache_resource.clear()
-    app = AppTest.from_file(str(APP_SCRIPT), default_timeout=60)
+    app = AppTest.from_file(str(APP_SCRIPT), default_timeout=180)
     app.session_state["annotator"] = "tester"
     return app

@@ -57,7 +57,7 @@ def test_click_retrain_then_the_new_version_is_served_on_the_next_run(
     isolate_app(tmp_path, monkeypatch)
     monkeypatch.setenv("TAGGER_MODEL_DIR", str(tiny_model_dir))
     st.cache_resource.clear()
-    app = AppTest.from_file(str(APP_SCRIPT), default_timeout=120)
+    app = AppTest.from_file(str(APP_SCRIPT), default_timeout=180)
     app.session_state["annotator"] = "tester"
     app.run()
     adopted = worker.registry.serving_version()

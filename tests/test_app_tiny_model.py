@@ -22,7 +22,7 @@ def app(tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("TAGGER_MODEL_DIR", str(tiny_model_dir))
     isolate_app(tmp_path, monkeypatch)
     st.cache_resource.clear()
-    app = AppTest.from_file(str(APP_SCRIPT), default_timeout=120)
+    app = AppTest.from_file(str(APP_SCRIPT), default_timeout=180)
     app.session_state["annotator"] = "tester"
     return app.run()
 

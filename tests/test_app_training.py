@@ -404,7 +404,7 @@ def test_two_sessions_clicking_retrain_queue_one_job(
 ) -> None:
     served.save_correction()
     first = open_training(tmp_path, monkeypatch)
-    second = AppTest.from_file(str(APP_SCRIPT), default_timeout=60)
+    second = AppTest.from_file(str(APP_SCRIPT), default_timeout=180)
     second.session_state["annotator"] = "bo"
     second.run()
     second.switch_page(TRAINING_PAGE).run()
