@@ -16,7 +16,10 @@ BC5CDR-disease `test` unless marked dev. Times are wall-clock on {machine}; this
 shared and noisy, so compare the ratios measured in the same run, not absolute times.
 """
 
-MISSING = "_not measured yet: run `python -m benchmarks.run_all --steps {step}`_\n"
+MISSING = "_not measured yet: run `python -m benchmarks.run_all --steps {step}`_\n\n"
+
+
+TRAINED_BY = "make model  # python -m training.train --out models/default"
 
 
 def fmt(value: float | None, digits: int = 2) -> str:
@@ -95,17 +98,17 @@ def ablation_section(results: Results) -> str:
             lines.append(f"| {name} | not measured | not measured | | |")
             continue
         best = result.get("best_epoch") or result.get("training", {}).get("best_epoch")
-        command = result.get("command") or f"model `{result.get('model')}`"
+        command = result.get("command") or TRAINED_BY
         lines.append(
             f"| {name}: {describe_recipe(result['training'])} | "
             f"{fmt(result['test']['argmax']['f1'])} | "
             f"{fmt(result['test']['viterbi']['f1'])} | {best} | `{command}` |"
         )
-    default = results["default"]
-    if default and default.get("test_without_context_at_prediction"):
+    variants = results["variants"]
+    if variants:
         lines.append(
             "\nThe default model with its context switched off at prediction time only: "
-            f"{fmt(default['test_without_context_at_prediction']['f1'])} F1 (Viterbi)."
+            f"{fmt(variants['test_without_context_at_prediction']['f1'])} F1 (Viterbi)."
         )
     return "\n".join(lines) + "\n\n"
 
@@ -122,10 +125,23 @@ def raw_text_section(results: Results) -> str:
         f"{fmt(token['recall'])} | {fmt(token['f1'])} |\n"
         f"| raw text (spaCy sentences and words, passages of {raw['passage_sentences']} "
         f"sentences) | {fmt(raw['precision'])} | {fmt(raw['recall'])} | {fmt(raw['f1'])} |\n\n"
-        f"| token path, bfloat16 mixed precision | {fmt(default['test_bfloat16']['precision'])} | "
-        f"{fmt(default['test_bfloat16']['recall'])} | {fmt(default['test_bfloat16']['f1'])} |\n\n"
+        "\n"
         f"Raw text − token path: **{raw['f1'] - token['f1']:+.2f} F1** "
         "(goal: no more than 1.0 below).\n\n"
+    )
+
+
+def precision_section(results: Results) -> str:
+    variants, default = results["variants"], results["default"]
+    title = "## Mixed precision: the default model computing in bfloat16\n\n"
+    if not (variants and default):
+        return title + MISSING.format(step="variants")
+    full, half = default["test"]["viterbi"], variants["test_bfloat16"]
+    return title + (
+        "| precision | P | R | F1 |\n|---|---|---|---|\n"
+        f"| float32 | {fmt(full['precision'])} | {fmt(full['recall'])} | {fmt(full['f1'])} |\n"
+        f'| bfloat16 (`Tagger.load(..., precision="bfloat16")`) | {fmt(half["precision"])} | '
+        f"{fmt(half['recall'])} | {fmt(half['f1'])} |\n\n"
     )
 
 
@@ -230,6 +246,7 @@ def render_markdown(results: Results, machine: str) -> str:
             accuracy_section(results),
             ablation_section(results),
             raw_text_section(results),
+            precision_section(results),
             speed_section(results),
             training_time_section(results),
         ]

@@ -151,21 +151,24 @@ def step_default(args: argparse.Namespace) -> None:
         {
             "model": str(model.relative_to(REPO)) if model.is_relative_to(REPO) else str(model),
             "version": metadata["version"],
-            "training": {
-                k: metadata["training"].get(k)
-                for k in (
-                    "learning_rate",
-                    "epochs",
-                    "batch_size",
-                    "windows",
-                    "best_epoch",
-                    "history",
-                )
-            },
+            "training": recipe_summary(metadata["training"]),
             "test": {
                 name: test_scores(model, args.data_dir, name) for name in ("argmax", "viterbi")
             },
             "raw_text": raw_text_scores(model, args.data_dir),
+        },
+    )
+
+
+def step_variants(args: argparse.Namespace) -> None:
+    """The default model served differently: bfloat16, and without context at prediction."""
+    model = Path(args.default_model)
+    save(
+        "variants",
+        {
+            "model": model.name,
+            "test_bfloat16": test_scores(model, args.data_dir, "viterbi", precision="bfloat16"),
+            "test_without_context_at_prediction": scores_without_context(model, args.data_dir),
         },
     )
 
@@ -398,6 +401,7 @@ STEPS: dict[str, Callable[[argparse.Namespace], None]] = {
     "parity": step_parity,
     "nocontext": step_nocontext,
     "default": step_default,
+    "variants": step_variants,
     "speed": step_speed,
     "retrain": step_retrain,
 }
