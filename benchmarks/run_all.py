@@ -42,7 +42,16 @@ def run_logged(command: list[str]) -> float:
 def save(step: str, content: dict[str, Any]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     content = {"measured": datetime.now(UTC).isoformat(timespec="seconds"), **content}
-    (RESULTS / f"{step}.json").write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+    text = portable(json.dumps(content, indent=2) + "\n")
+    (RESULTS / f"{step}.json").write_text(text, encoding="utf-8")
+
+
+def portable(text: str) -> str:
+    """Results name the data folder as `$BC5CDR_DIR` and repo paths relative to the repo."""
+    data_dir = os.environ.get("BC5CDR_DIR")
+    if data_dir:
+        text = text.replace(str(Path(data_dir).resolve()), "$BC5CDR_DIR")
+    return text.replace(str(REPO) + "/", "")
 
 
 def load(step: str) -> dict[str, Any] | None:
@@ -428,6 +437,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--render-only", action="store_true")
     args = parser.parse_args(argv)
+    if args.data_dir is not None:
+        os.environ["BC5CDR_DIR"] = str(Path(args.data_dir).resolve())
     if not args.render_only:
         if args.data_dir is None:
             parser.error("set BC5CDR_DIR or pass --data-dir")
