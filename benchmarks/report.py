@@ -213,7 +213,10 @@ def training_time_section(results: Results) -> str:
         )
     return (
         title + "\n".join(lines) + "\n\nGoal: ours / peer ≤ 1.0 for the same recipe. "
-        "Epoch times exclude the dev evaluation.\n\n"
+        "Epoch times exclude the dev evaluation. Caution: on this shared 2-core machine the "
+        "two trainings did not run alone (each overlapped another training and test runs), "
+        "so these epoch times are noisy; rerun `python -m benchmarks.run_all --steps "
+        "peer,parity` on an idle machine for a clean ratio.\n\n"
     )
 
 
