@@ -90,6 +90,7 @@ def ablation_section(results: Results) -> str:
     ]
     rows = [
         ("the peer's recipe", results["parity"]),
+        ("the peer's recipe, sentences cut into chunks", results["chunked"]),
         ("default recipe without context", results["nocontext"]),
         ("**default recipe** (shipped)", results["default"]),
     ]

@@ -124,6 +124,12 @@ def step_parity(args: argparse.Namespace) -> None:
     train_and_score("parity", args, ["--recipe", "peer"])
 
 
+def step_chunked(args: argparse.Namespace) -> None:
+    train_and_score(
+        "chunked", args, ["--recipe", "peer", "--max-words", "30", "--max-tokens", "128"]
+    )
+
+
 def step_nocontext(args: argparse.Namespace) -> None:
     train_and_score("nocontext", args, ["--context-tokens", "0", "--no-cross-sentence"])
 
@@ -408,6 +414,7 @@ def step_retrain(args: argparse.Namespace, n_corrections: int = 200) -> None:
 STEPS: dict[str, Callable[[argparse.Namespace], None]] = {
     "peer": step_peer,
     "parity": step_parity,
+    "chunked": step_chunked,
     "nocontext": step_nocontext,
     "default": step_default,
     "variants": step_variants,
