@@ -253,5 +253,6 @@ def render_markdown(results: Results, machine: str) -> str:
             precision_section(results),
             speed_section(results),
             training_time_section(results),
+            retrain_section(results),
         ]
     )
