@@ -33,7 +33,7 @@ def mean_epoch_seconds(result: dict[str, Any]) -> float:
 
 def accuracy_section(results: Results) -> str:
     peer, parity, default = results["peer"], results["parity"], results["default"]
-    lines = ["## Accuracy: strict entity-level F1 on test\n\n"]
+    lines = ["## Accuracy: strict entity-level F1 on test\n"]
     if not (peer and parity):
         return lines[0] + MISSING.format(step="peer,parity")
     rows = [
@@ -49,7 +49,7 @@ def accuracy_section(results: Results) -> str:
             (
                 "**Ours, shipped default recipe**",
                 default["test"]["viterbi"],
-                f"evaluated model `{default['model']}` (version {default['version']})",
+                f"{TRAINED_BY}, version {default['version']}",
             )
         )
     lines.append("| system | precision | recall | F1 | gold | predicted | command |")
@@ -146,6 +146,17 @@ def precision_section(results: Results) -> str:
     )
 
 
+def memory_sentence(results: Results) -> str:
+    memory = results.get("memory")
+    if not memory:
+        return "Memory: not measured yet (`python -m benchmarks.run_all --steps memory`). "
+    return (
+        f"Peak resident memory (VmHWM) of a fresh process that loaded the default model and "
+        f"tagged one line: ours {fmt(memory['ours_mb'], 0)} MB (TensorFlow and Keras), "
+        f"peer {fmt(memory['peer_mb'], 0)} MB (`--steps memory`). "
+    )
+
+
 def speed_section(results: Results) -> str:
     speed = results["speed"]
     title = "## Inference on the CPU (whole test set, 2 threads)\n\n"
@@ -164,6 +175,7 @@ def speed_section(results: Results) -> str:
             if windows["context_tokens"]
             else "no context"
         )
+        context += f", chunks of ≤{windows['max_words']} words"
         lines.append(
             f"| ours, model `{ours['model']}`, {ours['precision']} | {context} | "
             f"{fmt(ours['words_per_s'], 0)} | **{ours['words_per_s'] / best:.2f}** | "
@@ -182,9 +194,8 @@ def speed_section(results: Results) -> str:
         title
         + "\n".join(lines)
         + (
-            f"\n\nPeak resident memory of a process that loaded the default model and tagged one "
-            f"line: ours {fmt(speed['peak_rss_mb_after_load'], 0)} MB, peer "
-            f"{fmt(speed['peer'].get('peak_rss_mb_after_load'), 0)} MB. Goal: ours ÷ peer sorted "
+            f"\n\n{memory_sentence(results)}"
+            "Goal: ours ÷ peer sorted "
             "≥ 1.3. Our latency is `Tagger.tag` on raw text (spaCy splitting included); the "
             "peer's is a forward pass on pre-split words. Commands: "
             "`python -m benchmarks.run_all --steps speed`, which runs "

