@@ -10,7 +10,7 @@ MODEL_DIR ?= models/default
 export KERAS_BACKEND ?= tensorflow
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run test lint data model bench-env bench clean
+.PHONY: run test lint data data-ready model bench-env bench clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,19 +27,22 @@ $(VENV)/.test-installed: $(VENV)/.installed requirements-test.txt
 
 # Streamlit with the training worker beside it (the app would start one otherwise);
 # the trap stops the worker when Streamlit exits, Ctrl-C included.
-run: $(VENV)/.installed model
+run: data-ready
 	$(PY) -m training.worker --adopt $(MODEL_DIR) & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT; \
 	$(PY) -m streamlit run streamlit_app.py
 
-# A fine-tuned default model, trained once (about half an hour on 2 CPU cores).
-model: $(VENV)/.installed
-	@if [ ! -f $(MODEL_DIR)/model.json ]; then \
-	  if [ -z "$${BC5CDR_DIR:-}" ] && [ ! -f data/bc5cdr-disease/test.tsv ]; then \
-	    $(PY) -m training.data download --dest data/bc5cdr-disease || exit 1; \
-	  fi; \
-	  $(PY) -m training.train --out $(MODEL_DIR); \
+# BC5CDR-disease: $$BC5CDR_DIR if set, else data/bc5cdr-disease (downloaded and checked once).
+data-ready: $(VENV)/.installed
+	@if [ -z "$${BC5CDR_DIR:-}" ] && [ ! -f data/bc5cdr-disease/test.tsv ]; then \
+	  $(PY) -m training.data download --dest data/bc5cdr-disease || exit 1; \
 	fi
+
+# A fine-tuned default model in the foreground, with a progress bar (about half an hour on
+# 2 CPU cores). `make run` does not wait for it: its worker trains the first model in the
+# background while the app is already usable.
+model: data-ready
+	@test -f $(MODEL_DIR)/model.json || $(PY) -m training.train --out $(MODEL_DIR)
 
 test: $(VENV)/.test-installed
 	$(PY) -m ruff check .
