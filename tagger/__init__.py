@@ -15,8 +15,8 @@ from typing import Any
 
 _EXPORTS = {
     "Tagger": "tagger.tagger",
-    "Span": "tagger.tagger",
-    "TaggedSentence": "tagger.tagger",
+    "Span": "tagger.spans",
+    "TaggedSentence": "tagger.spans",
     "Sentence": "tagger.bio",
     "read_bio": "tagger.bio",
     "write_bio": "tagger.bio",

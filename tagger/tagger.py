@@ -10,7 +10,6 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,33 +19,10 @@ from tagger.decoding import get_decoder, spans_from_labels
 from tagger.device import describe_device
 from tagger.model_folder import LoadedModel, load_model_folder
 from tagger.predict import Progress, WordPredictor
+from tagger.spans import Span, TaggedSentence
 from tagger.text import TextSentence, split_text
 
 WordLabels = tuple[tuple[str, ...], tuple[float, ...]]
-
-
-@dataclass(frozen=True)
-class Span:
-    """An entity mention: `text == original[start:end]`; `score` in [0, 1]."""
-
-    start: int
-    end: int
-    text: str
-    label: str
-    score: float
-    sentence: int
-
-
-@dataclass(frozen=True)
-class TaggedSentence:
-    """One sentence of a tagged text: words, their offsets, IOB2 labels and confidences."""
-
-    words: tuple[str, ...]
-    offsets: tuple[tuple[int, int], ...]
-    start: int
-    end: int
-    labels: tuple[str, ...]
-    scores: tuple[float, ...]
 
 
 class Tagger:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tagger.spans import TaggedSentence
 from tagger.text import split_text
 
 CONFIDENT = frozenset(
@@ -35,16 +35,6 @@ CONTINUES = frozenset({"failure", "injury", "disease", "syndrome", "dysfunction"
 UNSURE = frozenset({"dysfunction", "malignancies", "relapse", "neuropathy"})
 UNSURE_SUFFIXES = ("itis", "emia", "osis", "oma")
 FAKE_VERSION = "fake-1"
-
-
-@dataclass(frozen=True)
-class FakeTaggedSentence:
-    words: tuple[str, ...]
-    offsets: tuple[tuple[int, int], ...]
-    start: int
-    end: int
-    labels: tuple[str, ...]
-    scores: tuple[float, ...]
 
 
 def _word_score(word: str) -> float:
@@ -103,13 +93,13 @@ class FakeTagger:
                 progress(done, len(sentences))
         return results
 
-    def analyze(self, text: str) -> list[FakeTaggedSentence]:
+    def analyze(self, text: str) -> list[TaggedSentence]:
         self.calls += 1
         tagged = []
         for sentence in split_text(text):
             labels, scores = fake_labels(sentence.words)
             tagged.append(
-                FakeTaggedSentence(
+                TaggedSentence(
                     sentence.words, sentence.offsets, sentence.start, sentence.end, labels, scores
                 )
             )
