@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
 BENCH_PYTHON = REPO / ".venv-bench" / "bin" / "python"
 MODELS = REPO / "models"
+DECODER_NAMES = ("argmax", "argmax-drop", "viterbi")
 
 
 def run_logged(command: list[str]) -> float:
@@ -115,7 +116,7 @@ def train_and_score(step: str, args: argparse.Namespace, extra: list[str]) -> No
             "best_epoch": metadata["training"]["best_epoch"],
             "training": recipe_summary(metadata["training"]),
             "dev": metadata["metrics"]["dev"],
-            "test": {name: test_scores(out, args.data_dir, name) for name in ("argmax", "viterbi")},
+            "test": {name: test_scores(out, args.data_dir, name) for name in DECODER_NAMES},
         },
     )
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import functools
 
-import keras
-
 
 @functools.cache
 def describe_device() -> str:
     """A short human name, e.g. `GPU: NVIDIA H100 80GB HBM3` or `CPU`."""
+    import keras
+
     backend = keras.backend.backend()
     finder = _GPU_FINDERS.get(backend)
     name = finder() if finder else None

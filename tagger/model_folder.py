@@ -22,13 +22,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata as package_metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
-
-from tagger.model import build_token_classifier
 from tagger.tokenization import VocabularyError, WordPieceEncoder
 from tagger.windows import WindowSettings
+
+if TYPE_CHECKING:  # Keras loads on first use: serving through ONNX Runtime never needs it
+    import keras
 
 FORMAT = "disease-tagger-model/1"
 METADATA_FILE = "model.json"
@@ -76,7 +76,7 @@ class ModelMetadata:
 
 @dataclass
 class LoadedModel:
-    model: keras.Model
+    model: keras.Model | None  # None when served by a runtime that does not need Keras
     encoder: WordPieceEncoder
     metadata: ModelMetadata
     folder: Path
@@ -88,6 +88,8 @@ def new_version_id() -> str:
 
 
 def library_versions() -> dict[str, str]:
+    import keras
+
     versions = {"python": platform.python_version(), "keras_backend": keras.backend.backend()}
     for package in RECORDED_PACKAGES:
         try:
@@ -187,6 +189,8 @@ def load_model_folder(folder: str | Path, *, precision: str = "float32") -> Load
     """
     import keras_hub
 
+    from tagger.model import build_token_classifier
+
     if precision not in PRECISIONS:
         raise ValueError(f"precision {precision!r}: choose one of {sorted(PRECISIONS)}")
     folder = Path(folder)
@@ -210,6 +214,18 @@ def load_model_folder(folder: str | Path, *, precision: str = "float32") -> Load
             f"{folder / WEIGHTS_FILE} cannot be loaded ({type(error).__name__}: {error}); "
             "the file is damaged or from another model: retrain or restore it"
         ) from None
+    return LoadedModel(model, load_vocabulary(folder, metadata), metadata, folder)
+
+
+def load_without_weights(folder: str | Path) -> LoadedModel:
+    """Metadata and vocabulary only (`model` is None), for runtimes that read the weights
+    from elsewhere; checks the folder as `load_model_folder` does."""
+    folder = Path(folder)
+    metadata = read_metadata(folder)
+    return LoadedModel(None, load_vocabulary(folder, metadata), metadata, folder)
+
+
+def load_vocabulary(folder: Path, metadata: ModelMetadata) -> WordPieceEncoder:
     try:
         encoder = WordPieceEncoder.from_vocab_file(
             folder / VOCAB_FILE, lowercase=metadata.lowercase
@@ -223,7 +239,7 @@ def load_model_folder(folder: str | Path, *, precision: str = "float32") -> Load
             f"{folder / VOCAB_FILE} has {len(encoder.vocab)} tokens but the backbone expects "
             f"{metadata.backbone_config.get('vocabulary_size')}: the folder mixes two models"
         )
-    return LoadedModel(model, encoder, metadata, folder)
+    return encoder
 
 
 def check_weight_count(model: keras.Model, path: Path) -> None:

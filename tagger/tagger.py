@@ -17,8 +17,16 @@ import numpy as np
 
 from tagger.decoding import get_decoder, spans_from_labels
 from tagger.device import describe_device
-from tagger.model_folder import LoadedModel, load_model_folder
-from tagger.predict import Progress, WordPredictor
+from tagger.model_folder import LoadedModel, load_model_folder, load_without_weights
+from tagger.predict import Progress, WordPredictor, default_packed_context
+from tagger.runtimes import (
+    DEFAULT_PRECISIONS,
+    KerasRuntime,
+    LogitsRuntime,
+    OnnxRuntime,
+    default_runtime,
+    ensure_onnx_graph,
+)
 from tagger.spans import Span, TaggedSentence
 from tagger.text import TextSentence, split_text
 
@@ -26,18 +34,41 @@ WordLabels = tuple[tuple[str, ...], tuple[float, ...]]
 
 
 class Tagger:
-    """A trained disease tagger, ready to tag text and BIO data."""
+    """A trained disease tagger, ready to tag text and BIO data.
+
+    `Tagger(loaded)` serves a Keras model already in memory (training does this);
+    `Tagger.load(folder)` reads a model folder and picks the runtime.
+    """
 
     def __init__(
-        self, loaded: LoadedModel, *, batch_size: int = 64, decoder: str | None = None
+        self,
+        loaded: LoadedModel,
+        *,
+        batch_size: int = 64,
+        decoder: str | None = None,
+        runtime: LogitsRuntime | None = None,
+        packed_context: int | str | None = "auto",
     ) -> None:
-        self.model = loaded.model
+        if runtime is None:
+            if loaded.model is None:
+                raise ValueError("a Tagger needs a Keras model or a runtime to compute logits")
+            runtime = KerasRuntime(loaded.model)
+        self._keras_model = loaded.model
+        self.runtime = runtime
         self.folder = loaded.folder
         self.info = loaded.metadata
         self.labels = list(loaded.metadata.labels)
         self._decode = get_decoder(decoder or loaded.metadata.decoder)
+        if packed_context == "auto":
+            packed_context = default_packed_context(loaded.metadata.windows)
+        elif isinstance(packed_context, str):
+            raise ValueError(f"packed_context={packed_context!r}: use 'auto', None or a number")
         self._predictor = WordPredictor(
-            loaded.model, loaded.encoder, loaded.metadata.windows, batch_size=batch_size
+            runtime,
+            loaded.encoder,
+            loaded.metadata.windows,
+            batch_size=batch_size,
+            packed_context=packed_context,
         )
 
     @classmethod
@@ -47,15 +78,44 @@ class Tagger:
         *,
         batch_size: int = 64,
         decoder: str | None = None,
-        precision: str = "float32",
+        precision: str | None = None,
+        runtime: str = "auto",
+        packed_context: int | str | None = "auto",
     ) -> Tagger:
         """Load a model folder.
 
-        `decoder` overrides the one it was trained with; `precision="bfloat16"` runs
-        mixed precision (see `load_model_folder`).
+        `runtime` is `keras`, `onnx` (see `tagger.runtimes`) or `auto`: ONNX Runtime on a
+        CPU-only machine, Keras where a GPU is visible. `precision` is float32, bfloat16
+        or float16 on Keras (mixed precision), float32 or int8 on ONNX Runtime; by default
+        float32 on Keras and int8 on ONNX Runtime (BENCHMARKS.md has the F1 of each).
+        `decoder` overrides the one the model was trained with. `packed_context` is the
+        context on each side of windows shared by consecutive sentences ("auto": the
+        model's default, None: one window per sentence, as in training).
         """
-        loaded = load_model_folder(model_dir, precision=precision)
-        return cls(loaded, batch_size=batch_size, decoder=decoder)
+        runtime = default_runtime() if runtime == "auto" else runtime
+        loader = RUNTIME_LOADERS.get(runtime)
+        if loader is None:
+            choices = ", ".join(["auto", *sorted(RUNTIME_LOADERS)])
+            raise ValueError(f"runtime {runtime!r}: choose one of {choices}")
+        precision = precision or DEFAULT_PRECISIONS[runtime]
+        loaded, logits_runtime = loader(Path(model_dir), precision)
+        return cls(
+            loaded,
+            batch_size=batch_size,
+            decoder=decoder,
+            runtime=logits_runtime,
+            packed_context=packed_context,
+        )
+
+    @property
+    def model(self) -> Any:
+        """The Keras model (for training and export); only the keras runtime has one."""
+        if self._keras_model is None:
+            raise AttributeError(
+                "this Tagger runs on ONNX Runtime and holds no Keras model; load it with "
+                "runtime='keras' to train or export it"
+            )
+        return self._keras_model
 
     @property
     def version(self) -> str:
@@ -63,6 +123,8 @@ class Tagger:
 
     @property
     def device(self) -> str:
+        if isinstance(self.runtime, OnnxRuntime):
+            return "CPU (ONNX Runtime)"
         return describe_device()
 
     @property
@@ -124,6 +186,23 @@ class Tagger:
 
     def tag(self, text: str) -> list[Span]:
         return self.tag_many([text])[0]
+
+
+def _load_keras(folder: Path, precision: str) -> tuple[LoadedModel, LogitsRuntime]:
+    loaded = load_model_folder(folder, precision=precision)
+    return loaded, KerasRuntime(loaded.model)
+
+
+def _load_onnx(folder: Path, precision: str) -> tuple[LoadedModel, LogitsRuntime]:
+    loaded = load_without_weights(folder)
+    graph = ensure_onnx_graph(folder, loaded.metadata.version, precision)
+    return loaded, OnnxRuntime(graph)
+
+
+RUNTIME_LOADERS: dict[str, Callable[[Path, str], tuple[LoadedModel, LogitsRuntime]]] = {
+    "keras": _load_keras,
+    "onnx": _load_onnx,
+}
 
 
 def spans_of(text: str, sentences: Sequence[TaggedSentence]) -> list[Span]:

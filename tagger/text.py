@@ -13,10 +13,28 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import ModuleType
 
-import spacy
+
+def _import_spacy_without_torch() -> ModuleType:
+    """spaCy's thinc imports PyTorch whenever it is installed (a second and hundreds of MB
+    in a serving process); sentence splitting needs none of it, so thinc is shown none."""
+    if "torch" in sys.modules:
+        import spacy
+
+        return spacy
+    sys.modules["torch"] = None  # type: ignore[assignment]  # `import torch` now fails
+    try:
+        import spacy
+    finally:
+        del sys.modules["torch"]
+    return spacy
+
+
+spacy = _import_spacy_without_torch()
 
 WORD_PATTERN = re.compile(r"\w+|[^\w\s]")
 

@@ -14,6 +14,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="session", autouse=True)
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ONNX graphs derived during tests go to a temporary cache, not the user's."""
+    folder = tmp_path_factory.mktemp("tagger-cache")
+    os.environ["TAGGER_CACHE_DIR"] = str(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def bc5cdr_dir() -> Path:
     """The real BC5CDR-disease folder, or skip: CI sets BC5CDR_DIR, a fresh laptop may not."""

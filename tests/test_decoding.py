@@ -13,6 +13,7 @@ from tagger.decoding import (
     WordSpan,
     allowed_transitions,
     argmax_decode,
+    argmax_drop_decode,
     get_decoder,
     spans_from_labels,
     viterbi_decode,
@@ -146,7 +147,7 @@ def test_decoders_registry() -> None:
     assert get_decoder("argmax") is argmax_decode
     with pytest.raises(ValueError, match=r"unknown decoder 'beam'.*argmax.*viterbi"):
         get_decoder("beam")
-    assert set(DECODERS) == {"viterbi", "argmax"}
+    assert set(DECODERS) == {"viterbi", "argmax", "argmax-drop"}
 
 
 def test_spans_from_labels_scores_with_the_least_confident_word() -> None:
@@ -175,3 +176,38 @@ def test_spans_from_labels_tolerates_a_stray_inside_label() -> None:
         WordSpan(1, 3, "Disease", 0.5),
         WordSpan(3, 4, "Chemical", 0.7),
     ]
+
+
+def test_argmax_drop_sets_a_stray_inside_tag_to_outside() -> None:
+    # Words: O, I (stray), B, I, O, I (stray after O)
+    probabilities = np.array(
+        [
+            [0.8, 0.1, 0.1],
+            [0.2, 0.1, 0.7],
+            [0.1, 0.8, 0.1],
+            [0.1, 0.1, 0.8],
+            [0.9, 0.05, 0.05],
+            [0.3, 0.1, 0.6],
+        ]
+    )
+    dropped = [LABELS[i] for i in argmax_drop_decode(probabilities, LABELS)]
+    repaired = [LABELS[i] for i in argmax_decode(probabilities.copy(), LABELS)]
+    assert dropped == ["O", "O", "B-Disease", "I-Disease", "O", "O"]
+    assert repaired == ["O", "B-Disease", "B-Disease", "I-Disease", "O", "B-Disease"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(probabilities=probability_matrices(TWO_TYPES))
+def test_argmax_drop_is_valid_and_keeps_every_entity_strict_iob2_reads(
+    probabilities: np.ndarray,
+) -> None:
+    from seqeval.scheme import IOB2, Entities
+
+    raw = [TWO_TYPES[i] for i in probabilities.argmax(axis=-1)] if len(probabilities) else []
+    dropped = [TWO_TYPES[i] for i in argmax_drop_decode(probabilities, TWO_TYPES)]
+    assert is_valid_iob2(dropped)
+    # Strict IOB2 scoring finds the same entities in the raw arg-max and in the dropped labels.
+    def entities(labels: list[str]) -> list[tuple[str, int, int]]:
+        return [e.to_tuple()[1:] for e in Entities([labels], IOB2).entities[0]]
+
+    assert entities(dropped) == entities(raw)

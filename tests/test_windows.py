@@ -21,6 +21,7 @@ from tagger.windows import (
     build_window,
     is_inside,
     length_sorted_batches,
+    packed_windows,
     pad_batch,
     prediction_targets,
     split_oversized,
@@ -365,3 +366,65 @@ def test_window_batches_with_one_length_still_work() -> None:
     batches = WindowBatches(windows, sentences, LABEL_IDS, batch_size=2, pad_id=PAD, seed=0)
     shapes = sorted(batches[i][0]["token_ids"].shape for i in range(len(batches)))
     assert shapes == [(1, 16), (2, 16), (2, 16)]
+
+
+# ---------------------------------------------------------------- packed windows
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    corpus=piece_corpus(),
+    max_tokens=st.integers(8, 64),
+    side_context=st.integers(0, 40),
+)
+def test_packed_windows_label_every_word_of_the_document_exactly_once(
+    corpus: list[list[list[int]]], max_tokens: int, side_context: int
+) -> None:
+    windows = packed_windows(corpus, max_tokens, side_context, CLS, SEP)
+    labelled: list[tuple[int, int]] = []
+    for window in windows:
+        tokens = window.token_ids.tolist()
+        assert tokens[0] == CLS and tokens[-1] == SEP
+        assert len(tokens) <= max_tokens
+        assert sum(t.end - t.start for t in window.targets) == len(window.label_positions)
+        for target, positions in window.parts():
+            assert len(positions) == target.end - target.start
+            for word, position in zip(range(target.start, target.end), positions, strict=True):
+                # Every labelled position holds the first piece of its word.
+                assert tokens[position] == corpus[target.sentence][word][0]
+                labelled.append((target.sentence, word))
+    expected = [(s, w) for s, pieces in enumerate(corpus) for w in range(len(pieces))]
+    assert labelled == expected  # each word once, in document order
+
+
+def test_packed_windows_share_a_window_across_sentences_with_context_on_both_sides() -> None:
+    corpus = [[[10 + 10 * s + w] for w in range(4)] for s in range(6)]  # 6 sentences, 4 words
+    windows = packed_windows(corpus, max_tokens=12, side_context=2, cls_id=CLS, sep_id=SEP)
+    first, second = windows[0], windows[1]
+    # The document's start needs no left context: 8 words labelled, 2 pieces of context after.
+    assert first.targets == (Target(0, 0, 4), Target(1, 0, 4))
+    assert first.token_ids.tolist() == [CLS, 10, 11, 12, 13, 20, 21, 22, 23, 30, 31, SEP]
+    # The next window starts 2 pieces before its first labelled word.
+    assert second.targets[0] == Target(2, 0, 4)
+    assert second.token_ids.tolist()[:4] == [CLS, 22, 23, 30]
+    assert second.label_positions.tolist()[:4] == [3, 4, 5, 6]
+
+
+def test_a_word_longer_than_a_packed_window_keeps_its_first_pieces() -> None:
+    corpus = [[[10], list(range(20, 60)), [11]]]
+    windows = packed_windows(corpus, max_tokens=8, side_context=1, cls_id=CLS, sep_id=SEP)
+    assert [window.targets for window in windows] == [
+        (Target(0, 0, 1),),
+        (Target(0, 1, 2),),
+        (Target(0, 2, 3),),
+    ]
+    assert windows[1].token_ids.tolist() == [CLS, 10, 20, 21, 22, 23, 24, SEP]
+    assert windows[1].label_positions.tolist() == [2]
+
+
+def test_pad_batch_without_buckets_pads_to_the_longest_window() -> None:
+    windows = packed_windows([[[10], [11], [12]]], 16, 0, CLS, SEP)
+    short = Window(Target(0, 0, 1), np.asarray([CLS, 10, SEP], np.int32), np.asarray([1]))
+    inputs = pad_batch([windows[0], short], PAD, bucketed=False)
+    assert inputs["token_ids"].shape == (2, 5)
+    assert inputs["padding_mask"].sum(axis=1).tolist() == [5, 3]

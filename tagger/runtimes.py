@@ -1,0 +1,227 @@
+"""What computes the logits of a padded batch: Keras itself, or ONNX Runtime.
+
+Both take the inputs of `tagger.windows.pad_batch` and return float32 logits of shape
+`(batch, tokens, labels)`. `RUNTIMES` names them for `Tagger.load(runtime=...)`:
+
+- `keras`: the Keras model, on whatever backend and device Keras runs (the GPU if one is
+  visible); precisions float32, bfloat16, float16 (mixed precision).
+- `onnx`: the same weights as an ONNX graph (`tagger.onnx_graph`) on ONNX Runtime's CPU
+  kernels; precisions float32 and int8 (dynamically quantized matrix products). The graph
+  is derived once per model version into a cache (`$TAGGER_CACHE_DIR`, by default
+  `~/.cache/disease-tagger`), never into the model folder, and reused; a process that
+  loads a cached graph never imports Keras or TensorFlow, which is most of its memory.
+
+Example:
+    >>> from tagger.tagger import Tagger  # doctest: +SKIP
+    >>> tagger = Tagger.load("models/default", runtime="onnx", precision="int8")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+ONNX_DIR = "onnx"
+ONNX_PRECISIONS = ("float32", "int8")
+DEFAULT_PRECISIONS = {"keras": "float32", "onnx": "int8"}
+STAMP_KEY = "derived_from"
+
+
+def default_runtime() -> str:
+    """`onnx` on a CPU-only machine with ONNX Runtime installed, else `keras`.
+
+    ONNX Runtime here runs on the CPU only; with a GPU visible, Keras serves on it. The
+    check looks for NVIDIA device files rather than importing TensorFlow to ask.
+    """
+    if any(Path(device).exists() for device in ("/dev/nvidiactl", "/dev/nvidia0")):
+        return "keras"
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return "keras"
+    return "onnx"
+
+
+class RuntimeSetupError(ValueError):
+    """A runtime that cannot serve this model as asked; the message names the fix."""
+
+
+class LogitsRuntime(Protocol):
+    num_labels: int
+    bucketed: bool  # pad batches to tagger.windows.LENGTH_BUCKETS (compiled steps retrace less)
+
+    def logits(self, inputs: dict[str, np.ndarray]) -> np.ndarray: ...
+
+
+class KerasRuntime:
+    """A Keras token classifier's `predict_on_batch`."""
+
+    bucketed = True
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.num_labels = int(model.output_shape[-1])
+
+    def logits(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        return np.asarray(self.model.predict_on_batch(inputs))
+
+
+class OnnxRuntime:
+    """An ONNX Runtime session of a graph written by `tagger.onnx_graph`."""
+
+    # ONNX Runtime has no compiled shapes to reuse: pad to the batch's longest window only.
+    bucketed = False
+
+    def __init__(self, path: str | Path, *, threads: int | None = None) -> None:
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads or available_cores()
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # shape-merge notices on fused operators are noise
+        try:
+            self.session = onnxruntime.InferenceSession(
+                str(path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:  # onnxruntime raises its own exception types
+            raise RuntimeSetupError(
+                f"{path} cannot be loaded by ONNX Runtime ({error}); delete it and it is "
+                "written again from the model's weights"
+            ) from None
+        self.num_labels = int(self.session.get_outputs()[0].shape[-1])
+
+    def logits(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """One window at a time, without its padding.
+
+        int8 graphs quantize activations with a scale taken from the whole input, so in
+        a batch a window's labels would depend on its neighbours; alone they never do.
+        On the CPU this costs nothing: a 128-token window already fills the kernels, and
+        no padding is computed (BENCHMARKS.md measures both).
+        """
+        token_ids = inputs["token_ids"]
+        lengths = np.asarray(inputs["padding_mask"]).sum(axis=1)
+        result = np.zeros((*token_ids.shape, self.num_labels), np.float32)
+        for row, length in enumerate(lengths.tolist()):
+            feed = {
+                name: np.asarray(value[row : row + 1, :length], dtype=np.int32)
+                for name, value in inputs.items()
+            }
+            result[row, :length] = self.session.run(None, feed)[0][0]
+        return result
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+# ---------------------------------------------------------------- the ONNX graph cache
+
+
+def cache_dir() -> Path:
+    configured = os.environ.get("TAGGER_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "disease-tagger"
+
+
+def onnx_graph_path(version: str, precision: str) -> Path:
+    return cache_dir() / ONNX_DIR / version / f"classifier.{precision}.onnx"
+
+
+def weights_stamp(folder: Path, version: str) -> str:
+    """Which weights a graph was derived from: a replaced weights file is a new stamp."""
+    from tagger.model_folder import WEIGHTS_FILE
+
+    status = (folder / WEIGHTS_FILE).stat()
+    return f"{version}:{status.st_size}:{status.st_mtime_ns}"
+
+
+def ensure_onnx_graph(folder: Path, version: str, precision: str) -> Path:
+    """The ONNX graph of the model in `folder` at `precision`, derived first if missing.
+
+    A graph records the weights it was derived from; a stale one is derived again.
+    """
+    if precision not in ONNX_PRECISIONS:
+        raise RuntimeSetupError(
+            f"precision {precision!r} is not available on the onnx runtime: choose one of "
+            f"{', '.join(ONNX_PRECISIONS)}, or runtime='keras' for bfloat16 and float16"
+        )
+    path = onnx_graph_path(version, precision)
+    stamp = weights_stamp(folder, version)
+    if _graph_stamp(path) == stamp:
+        return path
+    if precision == "int8":
+        full = ensure_onnx_graph(folder, version, "float32")
+        _write_atomically(path, lambda staging: _quantize(full, staging, stamp))
+    else:
+        _write_atomically(path, lambda staging: _export_float32(folder, staging, stamp))
+    return path
+
+
+def _graph_stamp(path: Path) -> str | None:
+    if not path.is_file():
+        return None
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # a truncated or foreign file: derive it again
+        return None
+    return {entry.key: entry.value for entry in model.metadata_props}.get(STAMP_KEY)
+
+
+def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, staging = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(handle)
+    try:
+        write(Path(staging))
+        os.chmod(staging, 0o644)  # mkstemp makes it private; the model folder is not
+        os.replace(staging, path)
+    finally:
+        Path(staging).unlink(missing_ok=True)
+
+
+def _stamp(model: Any, stamp: str) -> None:
+    from onnx import helper
+
+    del model.metadata_props[:]
+    helper.set_model_props(model, {STAMP_KEY: stamp})
+
+
+def _export_float32(folder: Path, out: Path, stamp: str) -> None:
+    import onnx
+
+    from tagger.model_folder import load_model_folder
+    from tagger.onnx_graph import classifier_graph, classifier_weights
+
+    loaded = load_model_folder(folder)
+    graph = classifier_graph(classifier_weights(loaded.model), loaded.metadata.backbone_config)
+    _stamp(graph, stamp)
+    onnx.save(graph, str(out))
+
+
+def _quantize(full: Path, out: Path, stamp: str) -> None:
+    """int8 weights for every matrix product, activations quantized per batch at run time."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(
+        str(full),
+        str(out),
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        # Fused com.microsoft operators have no ONNX shape inference; their outputs are float.
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
+    model = onnx.load(str(out))
+    _stamp(model, stamp)
+    onnx.save(model, str(out))

@@ -1,0 +1,165 @@
+"""The ONNX Runtime path: the same logits as Keras, an int8 variant, and its graph cache."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tagger.model_folder import WEIGHTS_FILE, load_model_folder
+from tagger.onnx_graph import OnnxExportError, classifier_graph, classifier_weights
+from tagger.runtimes import (
+    OnnxRuntime,
+    RuntimeSetupError,
+    ensure_onnx_graph,
+    onnx_graph_path,
+)
+from tagger.tagger import Tagger
+from tests.conftest import REPO_ROOT
+from tests.tiny import tiny_corpus
+
+onnxruntime = pytest.importorskip("onnxruntime")
+
+
+def random_batch(vocabulary_size: int, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    token_ids = rng.integers(5, vocabulary_size, (3, 11)).astype(np.int32)
+    padding_mask = np.ones((3, 11), dtype=bool)
+    padding_mask[1, 7:] = False
+    padding_mask[2, 4:] = False
+    token_ids[~padding_mask] = 0
+    return {
+        "token_ids": token_ids,
+        "segment_ids": np.zeros_like(token_ids),
+        "padding_mask": padding_mask,
+    }
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_onnx_graph_computes_the_keras_logits(
+    tiny_model_dir: Path, tmp_path: Path, fused: bool
+) -> None:
+    import onnx
+
+    loaded = load_model_folder(tiny_model_dir)
+    graph = classifier_graph(
+        classifier_weights(loaded.model), loaded.metadata.backbone_config, fused=fused
+    )
+    onnx.save(graph, str(tmp_path / "graph.onnx"))
+    inputs = random_batch(len(loaded.encoder.vocab))
+    expected = np.asarray(loaded.model.predict_on_batch(inputs))
+    session = onnxruntime.InferenceSession(str(tmp_path / "graph.onnx"))
+    got = session.run(None, {k: v.astype(np.int32) for k, v in inputs.items()})[0]
+    real = inputs["padding_mask"]
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got[real], expected[real], atol=1e-4, rtol=1e-4)
+
+
+def test_onnx_runtime_takes_each_window_alone_without_its_padding(
+    tiny_model_dir: Path,
+) -> None:
+    loaded = load_model_folder(tiny_model_dir)
+    runtime = OnnxRuntime(ensure_onnx_graph(tiny_model_dir, loaded.metadata.version, "int8"))
+    inputs = random_batch(len(loaded.encoder.vocab), seed=4)
+    together = runtime.logits(inputs)
+    for row in range(3):
+        length = int(inputs["padding_mask"][row].sum())
+        alone = runtime.logits({k: v[row : row + 1, :length] for k, v in inputs.items()})
+        # int8 activations are quantized per input: alone, a window's result is its own.
+        np.testing.assert_array_equal(together[row, :length], alone[0])
+        assert not together[row, length:].any()
+
+
+def test_onnx_tagger_labels_like_the_keras_tagger(tiny_model_dir: Path) -> None:
+    sentences = [s.words for s in tiny_corpus()]
+    keras_tagger = Tagger.load(tiny_model_dir, runtime="keras")
+    onnx_tagger = Tagger.load(tiny_model_dir, runtime="onnx", precision="float32")
+    keras_results = keras_tagger.tag_words(sentences)
+    onnx_results = onnx_tagger.tag_words(sentences)
+    for (keras_labels, keras_scores), (onnx_labels, onnx_scores) in zip(
+        keras_results, onnx_results, strict=True
+    ):
+        assert onnx_labels == keras_labels
+        np.testing.assert_allclose(onnx_scores, keras_scores, atol=1e-4)
+    assert onnx_tagger.device == "CPU (ONNX Runtime)"
+    with pytest.raises(AttributeError, match="runtime='keras'"):
+        onnx_tagger.model  # noqa: B018
+
+
+def test_int8_tagger_finds_the_same_diseases(tiny_model_dir: Path) -> None:
+    text = "Patients developed renal failure after cocaine. Lithium induced hepatitis."
+    full = Tagger.load(tiny_model_dir, runtime="keras").tag(text)
+    quantized = Tagger.load(tiny_model_dir, runtime="onnx", precision="int8").tag(text)
+    assert [(s.start, s.end) for s in quantized] == [(s.start, s.end) for s in full]
+
+
+def test_graphs_are_derived_once_into_the_cache_not_the_model_folder(
+    tiny_model_dir: Path, onnx_cache: Path
+) -> None:
+    version = Tagger.load(tiny_model_dir, runtime="onnx").version
+    path = onnx_graph_path(version, "int8")
+    assert path.is_relative_to(onnx_cache) and path.is_file()
+    assert not (tiny_model_dir / "onnx").exists()
+    written = path.stat().st_mtime_ns
+    Tagger.load(tiny_model_dir, runtime="onnx")
+    assert path.stat().st_mtime_ns == written
+
+
+def test_a_replaced_weights_file_makes_the_graph_stale(tiny_model_dir: Path, tmp_path: Path):
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    version = Tagger.load(folder, runtime="onnx", precision="float32").version
+    path = onnx_graph_path(version, "float32")
+    before = path.read_bytes()
+    weights = folder / WEIGHTS_FILE
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
+    Tagger.load(folder, runtime="onnx", precision="float32")
+    assert path.read_bytes() != before  # stamped with the new weights' time
+
+
+def test_a_corrupt_cached_graph_is_derived_again(tiny_model_dir: Path) -> None:
+    version = Tagger.load(tiny_model_dir, runtime="onnx", precision="float32").version
+    path = onnx_graph_path(version, "float32")
+    path.write_bytes(b"\x00 not a graph")
+    tagger = Tagger.load(tiny_model_dir, runtime="onnx", precision="float32")
+    assert tagger.tag("Patients developed renal failure.") is not None
+    assert path.stat().st_size > 1000
+
+
+def test_unknown_runtime_and_unsupported_precision_name_the_choices(
+    tiny_model_dir: Path,
+) -> None:
+    with pytest.raises(ValueError, match=r"runtime 'tflite'.*auto, keras, onnx"):
+        Tagger.load(tiny_model_dir, runtime="tflite")
+    with pytest.raises(RuntimeSetupError, match=r"bfloat16.*float32, int8.*runtime='keras'"):
+        Tagger.load(tiny_model_dir, runtime="onnx", precision="bfloat16")
+
+
+def test_export_rejects_a_model_that_is_not_a_kerashub_bert() -> None:
+    with pytest.raises(OnnxExportError, match="token_embedding/embeddings"):
+        classifier_graph({}, {"num_heads": 2, "hidden_dim": 8, "num_layers": 1})
+
+
+def test_serving_from_a_cached_graph_never_imports_tensorflow(tiny_model_dir: Path) -> None:
+    Tagger.load(tiny_model_dir, runtime="onnx")  # derive the graph first
+    code = (
+        "import sys\n"
+        "from tagger.tagger import Tagger\n"
+        "tagger = Tagger.load(sys.argv[1], runtime='onnx')\n"
+        "tagger.tag('Patients developed renal failure.')\n"
+        "print(sorted(m for m in ('tensorflow', 'keras', 'jax', 'torch') if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(tiny_model_dir)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ},
+    )
+    assert result.stdout.strip().splitlines()[-1] == "[]"
