@@ -71,13 +71,22 @@ def display_command(command: Sequence[str]) -> str:
 
 
 def test_scores(
-    model: Path, data_dir: Path, decoder: str | None, precision: str = "float32"
+    model: Path,
+    data_dir: Path,
+    decoder: str | None,
+    *,
+    runtime: str = "keras",
+    precision: str | None = None,
+    packed_context: str | None = "auto",
 ) -> dict[str, Any]:
+    """Strict test scores. Recipe comparisons use the exact model (Keras, float32)."""
     from tagger.bio import read_bio
     from tagger.tagger import Tagger
     from training.evaluate import evaluate_predictions
 
-    tagger = Tagger.load(model, decoder=decoder, precision=precision)
+    tagger = Tagger.load(
+        model, decoder=decoder, runtime=runtime, precision=precision, packed_context=packed_context
+    )
     sentences = read_bio(data_dir / "test.tsv")
     predictions = tagger.tag_words([s.words for s in sentences])
     scores = evaluate_predictions(sentences, [labels for labels, _ in predictions])
@@ -116,7 +125,10 @@ def train_and_score(step: str, args: argparse.Namespace, extra: list[str]) -> No
             "best_epoch": metadata["training"]["best_epoch"],
             "training": recipe_summary(metadata["training"]),
             "dev": metadata["metrics"]["dev"],
-            "test": {name: test_scores(out, args.data_dir, name) for name in DECODER_NAMES},
+            "test": {
+                name: test_scores(out, args.data_dir, name, packed_context=None)
+                for name in DECODER_NAMES
+            },
         },
     )
 
@@ -168,8 +180,15 @@ def step_default(args: argparse.Namespace) -> None:
             "model": str(model.relative_to(REPO)) if model.is_relative_to(REPO) else str(model),
             "version": metadata["version"],
             "training": recipe_summary(metadata["training"]),
+            "served_as": "Tagger.load(model): runtime and precision chosen by default",
             "test": {
-                name: test_scores(model, args.data_dir, name) for name in ("argmax", "viterbi")
+                name: test_scores(model, args.data_dir, name, runtime="auto")
+                for name in DECODER_NAMES
+            },
+            # As the recipe ablation reads every model: Keras float32, sentence by sentence.
+            "test_exact": {
+                name: test_scores(model, args.data_dir, name, packed_context=None)
+                for name in ("argmax", "viterbi")
             },
             "raw_text": raw_text_scores(model, args.data_dir),
         },
@@ -183,7 +202,9 @@ def step_variants(args: argparse.Namespace) -> None:
         "variants",
         {
             "model": model.name,
-            "test_bfloat16": test_scores(model, args.data_dir, "viterbi", precision="bfloat16"),
+            "test_bfloat16": test_scores(
+                model, args.data_dir, "viterbi", runtime="keras", precision="bfloat16"
+            ),
             "test_without_context_at_prediction": scores_without_context(model, args.data_dir),
         },
     )
@@ -238,19 +259,36 @@ def raw_text_scores(model: Path, data_dir: Path, passage_sentences: int = 10) ->
 # ---------------------------------------------------------------- speed and memory
 
 
-def our_speed(model: Path, data_dir: Path, precision: str) -> dict[str, Any]:
+# How the default model can be served: (runtime, precision, packed context). The first
+# is what `Tagger.load` picks on a CPU-only machine; the last reads sentence by sentence,
+# as during training.
+SERVING_CONFIGS: tuple[tuple[str, str, str | None], ...] = (
+    ("onnx", "int8", "auto"),
+    ("onnx", "float32", "auto"),
+    ("keras", "float32", "auto"),
+    ("keras", "bfloat16", "auto"),
+    ("keras", "float32", None),
+)
+
+
+def our_speed(
+    model: Path, data_dir: Path, runtime: str, precision: str, packed: str | None
+) -> dict[str, Any]:
+    """Words per second over the whole test set, the F1 of that same pass, and latency."""
     from tagger.bio import read_bio
     from tagger.tagger import Tagger
     from tagger.text import detokenize
+    from training.evaluate import evaluate_predictions
 
     sentences = read_bio(data_dir / "test.tsv")
     words = [s.words for s in sentences]
     n_words = sum(len(w) for w in words)
-    tagger = Tagger.load(model, precision=precision)
-    tagger.tag_words(words)  # warm-up: traces the predict step once per length bucket
+    tagger = Tagger.load(model, runtime=runtime, precision=precision, packed_context=packed)
+    tagger.tag_words(words)  # warm-up: traces Keras' predict step once per length bucket
     started = time.perf_counter()
-    tagger.tag_words(words)
+    predictions = tagger.tag_words(words)
     seconds = time.perf_counter() - started
+    scores = evaluate_predictions(sentences, [labels for labels, _ in predictions])
     abstract: list[str] = []
     for sentence in sentences:
         abstract.extend(sentence.words)
@@ -264,13 +302,18 @@ def our_speed(model: Path, data_dir: Path, precision: str) -> dict[str, Any]:
         started = time.perf_counter()
         tagger.tag(text)
         latencies.append(time.perf_counter() - started)
+    windows = tagger._predictor.windows_for(words)
     return {
         "n_words": n_words,
         "words_per_s": round(n_words / seconds, 1),
         "latency_ms_250_words_median": round(1000 * statistics.median(latencies), 1),
         "abstract_words": len(abstract),
         "model": model.name,
+        "runtime": runtime,
         "precision": precision,
+        "packed_context": tagger._predictor.packed_context,
+        "tokens_read": sum(len(window.token_ids) for window in windows),
+        "test": {key: scores[key] for key in ("precision", "recall", "f1", "n_gold", "n_pred")},
         "windows": tagger.info.windows.__dict__,
     }
 
@@ -283,7 +326,8 @@ for line in open("/proc/self/status"):
         print(int(line.split()[1]) / 1024)
 """
 OURS_LOAD = (
-    "from tagger.tagger import Tagger\nTagger.load(sys.argv[1]).tag('Cocaine-induced seizures.')"
+    "from tagger.tagger import Tagger\n"
+    "Tagger.load(sys.argv[1], runtime=sys.argv[2]).tag('Cocaine-induced seizures.')"
 )
 PEER_LOAD = (
     "import os; os.environ['HF_HUB_OFFLINE'] = '1'\n"
@@ -311,10 +355,13 @@ def peak_rss(python: str, load: str, *args: str) -> float:
 
 
 def step_memory(args: argparse.Namespace) -> None:
+    model = str(Path(args.default_model))
+    peak_rss(sys.executable, OURS_LOAD, model, "onnx")  # derives the ONNX graphs if missing
     save(
         "memory",
         {
-            "ours_mb": peak_rss(sys.executable, OURS_LOAD, str(Path(args.default_model))),
+            "ours_mb": peak_rss(sys.executable, OURS_LOAD, model, "onnx"),
+            "ours_keras_mb": peak_rss(sys.executable, OURS_LOAD, model, "keras"),
             "peer_mb": peak_rss(str(BENCH_PYTHON), PEER_LOAD),
             "what": "VmHWM of a fresh process after loading the model and tagging one line",
         },
@@ -324,10 +371,7 @@ def step_memory(args: argparse.Namespace) -> None:
 def step_speed(args: argparse.Namespace) -> None:
     """Ours and the peer, one after the other in this run, on the whole test set."""
     model = Path(args.default_model)
-    ours = [our_speed(model, args.data_dir, precision) for precision in ("float32", "bfloat16")]
-    parity = MODELS / "bench-parity"
-    if (parity / "model.json").is_file():  # same engine, no context windows: like for like
-        ours += [our_speed(parity, args.data_dir, p) for p in ("float32", "bfloat16")]
+    ours = [our_speed(model, args.data_dir, *config) for config in SERVING_CONFIGS]
     peer_out = RESULTS / "peer_speed_raw.json"
     peer_command = [
         str(BENCH_PYTHON),

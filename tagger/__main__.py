@@ -1,7 +1,7 @@
 """Tag text or BIO data from the command line.
 
 Usage:
-    python -m tagger --model MODEL_DIR [--format json|bio] [FILE|-]
+    python -m tagger --model MODEL_DIR [--format json|bio] [--runtime R] [--precision P] [FILE|-]
 
 `--format json` (default) reads plain text and prints one JSON object with the spans and
 their character offsets. `--format bio` reads a BIO/CoNLL file and prints it back as BIO
@@ -19,6 +19,7 @@ from pathlib import Path
 
 from tagger.bio import BioFormatError, Sentence, format_bio, parse_bio
 from tagger.model_folder import ModelFolderError
+from tagger.runtimes import RuntimeSetupError, add_serving_arguments
 from tagger.tagger import Tagger
 
 
@@ -56,14 +57,15 @@ FORMATS: dict[str, Callable[[Tagger, bytes, str], str]] = {"json": tag_text, "bi
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tagger", description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="a trained model folder")
+    add_serving_arguments(parser)
     parser.add_argument("--format", choices=sorted(FORMATS), default="json")
     parser.add_argument("input", nargs="?", default="-", help="a file, or - for standard input")
     args = parser.parse_args(argv)
     try:
         data = read_input(args.input)
-        tagger = Tagger.load(args.model)
+        tagger = Tagger.load(args.model, runtime=args.runtime, precision=args.precision)
         output = FORMATS[args.format](tagger, data, "<stdin>" if args.input == "-" else args.input)
-    except (BioFormatError, ModelFolderError, OSError) as error:
+    except (BioFormatError, ModelFolderError, RuntimeSetupError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     sys.stdout.write(output if output.endswith("\n") else output + "\n")

@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import argparse
 import os
 import tempfile
 from collections.abc import Callable
@@ -113,6 +114,21 @@ class OnnxRuntime:
             }
             result[row, :length] = self.session.run(None, feed)[0][0]
         return result
+
+
+def add_serving_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--runtime` and `--precision`, as `Tagger.load` takes them, for command lines."""
+    parser.add_argument(
+        "--runtime",
+        choices=("auto", "keras", "onnx"),
+        default="auto",
+        help="auto: ONNX Runtime on a CPU-only machine, Keras where a GPU is visible",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=("float32", "bfloat16", "float16", "int8"),
+        help="default: int8 on ONNX Runtime, float32 on Keras",
+    )
 
 
 def available_cores() -> int:

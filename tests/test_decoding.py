@@ -206,6 +206,7 @@ def test_argmax_drop_is_valid_and_keeps_every_entity_strict_iob2_reads(
     raw = [TWO_TYPES[i] for i in probabilities.argmax(axis=-1)] if len(probabilities) else []
     dropped = [TWO_TYPES[i] for i in argmax_drop_decode(probabilities, TWO_TYPES)]
     assert is_valid_iob2(dropped)
+
     # Strict IOB2 scoring finds the same entities in the raw arg-max and in the dropped labels.
     def entities(labels: list[str]) -> list[tuple[str, int, int]]:
         return [e.to_tuple()[1:] for e in Entities([labels], IOB2).entities[0]]

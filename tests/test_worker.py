@@ -189,6 +189,11 @@ def test_retrain_cycle_trains_registers_and_serves_a_new_version(
     assert promotion["compared_with"] == adopted and promotion["promote"]
     assert promotion["dev_f1"] == version.dev_f1 and promotion["serving_dev_f1"] is not None
     assert "in service" in (job.message or "")
+    # The graph the app serves the new version with is ready before the app switches.
+    from tagger.runtimes import default_runtime, onnx_graph_path
+
+    if default_runtime() == "onnx":
+        assert onnx_graph_path(new_version, "int8").is_file()
     # Progress as the Training page reads it: steps, loss per step, dev F1 per epoch.
     assert job.progress.total_steps == 6 and job.progress.step == 6
     assert [e["epoch"] for e in job.progress.epoch_history] == [1, 2]

@@ -2,6 +2,7 @@
 
 Usage:
     python -m training.evaluate --model models/default --data test.tsv [--json]
+        [--runtime auto|keras|onnx] [--precision float32|bfloat16|float16|int8]
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from seqeval.metrics import f1_score, precision_score, recall_score
 from seqeval.scheme import IOB2, Entities
 
 from tagger.bio import Sentence
+from tagger.runtimes import RuntimeSetupError, add_serving_arguments
 
 LENGTH_BUCKETS = ((1, 10), (11, 20), (21, 30), (31, 50), (51, 10_000))
 
@@ -99,6 +101,7 @@ def format_report(metrics: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="a trained model folder")
+    add_serving_arguments(parser)
     parser.add_argument("--data", required=True, help="a BIO file with gold labels")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
@@ -109,8 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         sentences = read_bio(args.data)
-        metrics = evaluate_tagger(Tagger.load(args.model), sentences)
-    except (BioFormatError, ModelFolderError, OSError) as error:
+        metrics = evaluate_tagger(
+            Tagger.load(args.model, runtime=args.runtime, precision=args.precision), sentences
+        )
+    except (BioFormatError, ModelFolderError, RuntimeSetupError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(json.dumps(metrics) if args.json else format_report(metrics))

@@ -160,6 +160,20 @@ def ensure_initial_job(queue: JobQueue, registry: Registry) -> EnqueueResult | N
     )
 
 
+def prepare_serving_graph(folder: Path, version: str) -> None:
+    """Derive the ONNX graph the app will serve this version with, here, where Keras is
+    already loaded: the app's switch to the new version is then instant and never imports
+    TensorFlow. A failure only costs the app that work later."""
+    from tagger.runtimes import DEFAULT_PRECISIONS, default_runtime, ensure_onnx_graph
+
+    if default_runtime() != "onnx":
+        return
+    try:
+        ensure_onnx_graph(folder, version, DEFAULT_PRECISIONS["onnx"])
+    except Exception:
+        logger.warning("version %s: could not derive its ONNX graph", version, exc_info=True)
+
+
 def adopt_existing_model(registry: Registry, folder: Path | None) -> Registration | None:
     """Make ``folder`` (e.g. ``make model``'s output) the first version of an empty registry."""
     if folder is None or not (folder / "model.json").is_file() or registry.versions():
@@ -358,6 +372,7 @@ class Worker:
                     message="Training failed; the model in service is unchanged.",
                 )
             else:
+                prepare_serving_graph(registration.version.folder, registration.version.version)
                 outcome = "in service" if registration.promoted else "kept as a candidate"
                 message = f"Version {registration.version.version} {outcome}: {registration.note}."
                 logger.info("job %d: %s", job.id, message)
