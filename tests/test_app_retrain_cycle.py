@@ -104,4 +104,4 @@ def test_click_retrain_then_the_new_version_is_served_on_the_next_run(
     app.switch_page("app/page_tag.py").run()
     app.text_area(key="tag_text").input(TEXT)
     app.button[0].click().run()
-    assert f"Model **{new_version}** on **CPU**" in captions(app.caption)
+    assert f"Model **{new_version}** on **CPU" in captions(app.caption)

@@ -168,3 +168,27 @@ def test_unknown_format_is_rejected_by_argparse(tiny_model_dir: Path) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["--model", str(tiny_model_dir), "--format", "xml", "-"])
     assert exit_info.value.code == 2
+
+
+def test_runtime_and_precision_flags_choose_how_the_model_is_served(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tagger.tagger import Tagger
+
+    corpus = tiny_corpus()[48:]
+    path = tmp_path / "dev.tsv"
+    write_bio(corpus, path)
+    argv = ["--model", str(tiny_model_dir), "--format", "bio", "--runtime", "keras"]
+    code, out, _ = run_main([*argv, "--precision", "float32", str(path)], capsys)
+    assert code == 0
+    exact = Tagger.load(tiny_model_dir, runtime="keras").tag_words([s.words for s in corpus])
+    assert [s.labels for s in parse_bio(out, "stdout")] == [labels for labels, _ in exact]
+
+
+def test_a_precision_the_runtime_lacks_is_a_one_line_error(
+    tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--model", str(tiny_model_dir), "--runtime", "onnx", "--precision", "bfloat16"]
+    code, out, err = run_main([*argv, str(FIXTURES / "canonical.tsv")], capsys)
+    assert code == 1 and not out
+    assert err.count("\n") == 1 and "bfloat16" in err and "runtime='keras'" in err

@@ -166,6 +166,22 @@ def test_flags_override_the_recipe() -> None:
     assert settings.windows == dataclasses.replace(peer.windows, max_words=20, cross_sentence=False)
 
 
+def test_the_peer_recipe_mirrors_the_hugging_face_peer() -> None:
+    peer = RECIPES["peer"]
+    assert (peer.learning_rate, peer.epochs, peer.batch_size) == (5e-5, 4, 32)
+    assert (peer.warmup_ratio, peer.weight_decay, peer.clip_norm) == (0.1, 0.01, 1.0)
+    assert peer.adam_epsilon == 1e-8  # torch.optim.AdamW's default
+    assert peer.length_pool_batches == 1  # plain shuffled batches, like the HF Trainer
+    assert peer.decoder == "argmax-drop"  # raw arg-max as strict IOB2 scores it
+    assert peer.windows.context_tokens == 0 and peer.windows.max_tokens >= 275
+
+
+def test_optimizer_and_batching_flags() -> None:
+    settings = parse("--adam-epsilon", "1e-7", "--length-pool-batches", "3")
+    assert settings.adam_epsilon == 1e-7 and settings.length_pool_batches == 3
+    assert parse("--decoder", "argmax-drop").decoder == "argmax-drop"
+
+
 def test_window_flags_apply_over_the_recipe_windows() -> None:
     settings = parse("--max-tokens", "64", "--context-tokens", "0", "--cross-sentence")
     default = RECIPES["default"].windows

@@ -360,6 +360,16 @@ def test_window_batches_reshuffle_each_epoch_and_respect_max_batches() -> None:
     assert [list(batch) for batch in batches.batches] != before
 
 
+def test_window_batches_with_pools_of_one_batch_shuffle_plainly() -> None:
+    windows, sentences = training_data()
+    batches = WindowBatches(
+        windows, sentences, LABEL_IDS, batch_size=8, pad_id=PAD, seed=5, pool_batches=1
+    )
+    permutation = np.random.default_rng(5).permutation(len(windows)).tolist()
+    chunks = [sorted(permutation[i : i + 8]) for i in range(0, len(windows), 8)]
+    assert sorted(sorted(batch) for batch in batches.batches) == sorted(chunks)
+
+
 def test_window_batches_with_one_length_still_work() -> None:
     windows = [make_window(10, sentence=i) for i in range(5)]
     sentences = [Sentence(["w"], ["O"]) for _ in range(5)]
