@@ -1,7 +1,7 @@
 """What computes the logits of a padded batch: Keras itself, or ONNX Runtime.
 
 Both take the inputs of `tagger.windows.pad_batch` and return float32 logits of shape
-`(batch, tokens, labels)`. `RUNTIMES` names them for `Tagger.load(runtime=...)`:
+`(batch, tokens, labels)`. `Tagger.load(runtime=...)` picks one by name:
 
 - `keras`: the Keras model, on whatever backend and device Keras runs (the GPU if one is
   visible); precisions float32, bfloat16, float16 (mixed precision).
@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import tempfile
 from collections.abc import Callable
@@ -230,14 +231,28 @@ def _quantize(full: Path, out: Path, stamp: str) -> None:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(
-        str(full),
-        str(out),
-        weight_type=QuantType.QInt8,
-        per_channel=True,
-        # Fused com.microsoft operators have no ONNX shape inference; their outputs are float.
-        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-    )
+    hint = _DropMessage("pre-processing before quantization")  # advice for vision models
+    logging.getLogger().addFilter(hint)
+    try:
+        quantize_dynamic(
+            str(full),
+            str(out),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            # Fused com.microsoft operators have no ONNX shape inference; they output float.
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
+    finally:
+        logging.getLogger().removeFilter(hint)
     model = onnx.load(str(out))
     _stamp(model, stamp)
     onnx.save(model, str(out))
+
+
+class _DropMessage(logging.Filter):
+    def __init__(self, fragment: str) -> None:
+        super().__init__()
+        self.fragment = fragment
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.fragment not in record.getMessage()
