@@ -107,18 +107,26 @@ def test_bio_in_bio_out(
     assert out.endswith("\n\n") and not out.endswith("\n\n\n") and "\r" not in out
 
 
-def test_bio_output_of_a_corpus_matches_tag_words(
-    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def check_bio_output_matches_tag_words(
+    model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], **serving: str
 ) -> None:
+    """`--format bio` on a corpus labels it as `Tagger.load(model, **serving)` does."""
     from tagger.tagger import Tagger
 
     corpus = tiny_corpus()[48:]
     path = tmp_path / "dev.tsv"
     write_bio(corpus, path)
-    code, out, _ = run_main(["--model", str(tiny_model_dir), "--format", "bio", str(path)], capsys)
+    flags = [item for name, value in serving.items() for item in (f"--{name}", value)]
+    code, out, _ = run_main(["--model", str(model), "--format", "bio", *flags, str(path)], capsys)
     assert code == 0
-    expected = Tagger.load(tiny_model_dir).tag_words([s.words for s in corpus])
+    expected = Tagger.load(model, **serving).tag_words([s.words for s in corpus])
     assert [s.labels for s in parse_bio(out, "stdout")] == [labels for labels, _ in expected]
+
+
+def test_bio_output_of_a_corpus_matches_tag_words(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    check_bio_output_matches_tag_words(tiny_model_dir, tmp_path, capsys)
 
 
 @pytest.mark.parametrize("kind", ["json", "bio"])
@@ -173,16 +181,9 @@ def test_unknown_format_is_rejected_by_argparse(tiny_model_dir: Path) -> None:
 def test_runtime_and_precision_flags_choose_how_the_model_is_served(
     tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tagger.tagger import Tagger
-
-    corpus = tiny_corpus()[48:]
-    path = tmp_path / "dev.tsv"
-    write_bio(corpus, path)
-    argv = ["--model", str(tiny_model_dir), "--format", "bio", "--runtime", "keras"]
-    code, out, _ = run_main([*argv, "--precision", "float32", str(path)], capsys)
-    assert code == 0
-    exact = Tagger.load(tiny_model_dir, runtime="keras").tag_words([s.words for s in corpus])
-    assert [s.labels for s in parse_bio(out, "stdout")] == [labels for labels, _ in exact]
+    check_bio_output_matches_tag_words(
+        tiny_model_dir, tmp_path, capsys, runtime="keras", precision="float32"
+    )
 
 
 def test_a_precision_the_runtime_lacks_is_a_one_line_error(
