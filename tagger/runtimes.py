@@ -175,11 +175,17 @@ def ensure_onnx_graph(folder: Path, version: str, precision: str) -> Path:
     stamp = weights_stamp(folder, version)
     if _graph_stamp(path) == stamp:
         return path
-    if precision == "int8":
-        full = ensure_onnx_graph(folder, version, "float32")
-        _write_atomically(path, lambda staging: _quantize(full, staging, stamp))
-    else:
-        _write_atomically(path, lambda staging: _export_float32(folder, staging, stamp))
+    try:
+        if precision == "int8":
+            full = ensure_onnx_graph(folder, version, "float32")
+            _write_atomically(path, lambda staging: _quantize(full, staging, stamp))
+        else:
+            _write_atomically(path, lambda staging: _export_float32(folder, staging, stamp))
+    except OSError as error:
+        raise RuntimeSetupError(
+            f"cannot write the ONNX graph to {path} ({error.strerror or error}); point "
+            "TAGGER_CACHE_DIR at a writable folder, or load with runtime='keras'"
+        ) from None
     return path
 
 

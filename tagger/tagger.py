@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from tagger.runtimes import (
     KerasRuntime,
     LogitsRuntime,
     OnnxRuntime,
+    RuntimeSetupError,
     default_runtime,
     ensure_onnx_graph,
 )
@@ -31,6 +33,7 @@ from tagger.spans import Span, TaggedSentence
 from tagger.text import TextSentence, split_text
 
 WordLabels = tuple[tuple[str, ...], tuple[float, ...]]
+logger = logging.getLogger(__name__)
 
 
 class Tagger:
@@ -92,13 +95,20 @@ class Tagger:
         context on each side of windows shared by consecutive sentences ("auto": the
         model's default, None: one window per sentence, as in training).
         """
-        runtime = default_runtime() if runtime == "auto" else runtime
-        loader = RUNTIME_LOADERS.get(runtime)
+        chosen = default_runtime() if runtime == "auto" else runtime
+        loader = RUNTIME_LOADERS.get(chosen)
         if loader is None:
             choices = ", ".join(["auto", *sorted(RUNTIME_LOADERS)])
             raise ValueError(f"runtime {runtime!r}: choose one of {choices}")
-        precision = precision or DEFAULT_PRECISIONS[runtime]
-        loaded, logits_runtime = loader(Path(model_dir), precision)
+        try:
+            loaded, logits_runtime = loader(
+                Path(model_dir), precision or DEFAULT_PRECISIONS[chosen]
+            )
+        except RuntimeSetupError as error:
+            if runtime != "auto" or chosen == "keras":
+                raise
+            logger.warning("serving with Keras instead of ONNX Runtime: %s", error)
+            loaded, logits_runtime = _load_keras(Path(model_dir), "float32")
         return cls(
             loaded,
             batch_size=batch_size,

@@ -14,6 +14,7 @@ import pytest
 from tagger.model_folder import WEIGHTS_FILE, load_model_folder
 from tagger.onnx_graph import OnnxExportError, classifier_graph, classifier_weights
 from tagger.runtimes import (
+    KerasRuntime,
     OnnxRuntime,
     RuntimeSetupError,
     ensure_onnx_graph,
@@ -163,3 +164,17 @@ def test_serving_from_a_cached_graph_never_imports_tensorflow(tiny_model_dir: Pa
         env={**os.environ},
     )
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_an_unwritable_cache_names_the_fix_and_auto_falls_back_to_keras(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("TAGGER_CACHE_DIR", str(blocked))
+    with pytest.raises(RuntimeSetupError, match=r"TAGGER_CACHE_DIR.*runtime='keras'"):
+        Tagger.load(tiny_model_dir, runtime="onnx")
+    monkeypatch.setattr("tagger.tagger.default_runtime", lambda: "onnx")
+    tagger = Tagger.load(tiny_model_dir, runtime="auto", precision="int8")
+    assert isinstance(tagger.runtime, KerasRuntime)
+    assert tagger.tag("Patients developed renal failure.") is not None
