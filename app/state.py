@@ -20,9 +20,9 @@ import streamlit as st
 
 if TYPE_CHECKING:
     from app.evaluation import Comparison
-    from app.tagging import TextSpan
     from tagger import TaggedSentence
     from tagger.bio import Sentence
+    from tagger.spans import Span
 
 ANNOTATOR = "annotator"
 TAG_RESULT = "tag_result"
@@ -44,7 +44,7 @@ class TagResult:
     text: str
     source: str
     sentences: tuple[TaggedSentence, ...]
-    spans: tuple[TextSpan, ...]
+    spans: tuple[Span, ...]
     model_version: str
     device: str
     seconds: float

@@ -13,44 +13,18 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from time import perf_counter
 from typing import TYPE_CHECKING
 
 from app.evaluation import compare
 from app.state import CorrectionTarget, InspectResult, TagResult
 from tagger.bio import Sentence
-from tagger.decoding import spans_from_labels
+from tagger.spans import spans_of
 
 if TYPE_CHECKING:
-    from tagger import TaggedSentence, Tagger
+    from tagger import Tagger
 
 Progress = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
-class TextSpan:
-    """A mention in a pasted text; the same fields as ``tagger.Span``."""
-
-    start: int
-    end: int
-    text: str
-    label: str
-    score: float
-    sentence: int
-
-
-def text_spans(text: str, sentences: Sequence[TaggedSentence]) -> tuple[TextSpan, ...]:
-    """Character spans of the entities that ``Tagger.analyze`` found in ``text``."""
-    spans: list[TextSpan] = []
-    for index, sentence in enumerate(sentences):
-        for word_span in spans_from_labels(sentence.labels, sentence.scores):
-            start = sentence.offsets[word_span.start][0]
-            end = sentence.offsets[word_span.end - 1][1]
-            spans.append(
-                TextSpan(start, end, text[start:end], word_span.label, word_span.score, index)
-            )
-    return tuple(spans)
 
 
 def tag_text(tagger: Tagger, text: str, *, source: str, notes: Sequence[str] = ()) -> TagResult:
@@ -60,7 +34,7 @@ def tag_text(tagger: Tagger, text: str, *, source: str, notes: Sequence[str] = (
         text=text,
         source=source,
         sentences=sentences,
-        spans=text_spans(text, sentences),
+        spans=tuple(spans_of(text, sentences)),
         model_version=tagger.version,
         device=tagger.device,
         seconds=perf_counter() - started,

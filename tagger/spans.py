@@ -5,7 +5,10 @@ Plain dataclasses with no Keras import, so the app and its test fakes can use th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from tagger.decoding import spans_from_labels
 
 
 @dataclass(frozen=True)
@@ -30,3 +33,14 @@ class TaggedSentence:
     end: int
     labels: tuple[str, ...]
     scores: tuple[float, ...]
+
+
+def spans_of(text: str, sentences: Sequence[TaggedSentence]) -> list[Span]:
+    """Character spans of the entities in tagged sentences of `text`."""
+    spans: list[Span] = []
+    for index, sentence in enumerate(sentences):
+        for word_span in spans_from_labels(sentence.labels, sentence.scores):
+            start = sentence.offsets[word_span.start][0]
+            end = sentence.offsets[word_span.end - 1][1]
+            spans.append(Span(start, end, text[start:end], word_span.label, word_span.score, index))
+    return spans

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from tagger.decoding import get_decoder, spans_from_labels
+from tagger.decoding import get_decoder
 from tagger.device import describe_device
 from tagger.model_folder import LoadedModel, load_model_folder, load_without_weights
 from tagger.predict import Progress, WordPredictor, default_packed_context
@@ -29,7 +29,7 @@ from tagger.runtimes import (
     default_runtime,
     ensure_onnx_graph,
 )
-from tagger.spans import Span, TaggedSentence
+from tagger.spans import Span, TaggedSentence, spans_of
 from tagger.text import TextSentence, split_text
 
 WordLabels = tuple[tuple[str, ...], tuple[float, ...]]
@@ -213,14 +213,3 @@ RUNTIME_LOADERS: dict[str, Callable[[Path, str], tuple[LoadedModel, LogitsRuntim
     "keras": _load_keras,
     "onnx": _load_onnx,
 }
-
-
-def spans_of(text: str, sentences: Sequence[TaggedSentence]) -> list[Span]:
-    """Character spans of the entities in tagged sentences of `text`."""
-    spans: list[Span] = []
-    for index, sentence in enumerate(sentences):
-        for word_span in spans_from_labels(sentence.labels, sentence.scores):
-            start = sentence.offsets[word_span.start][0]
-            end = sentence.offsets[word_span.end - 1][1]
-            spans.append(Span(start, end, text[start:end], word_span.label, word_span.score, index))
-    return spans
