@@ -16,6 +16,8 @@ app.inputs.InputProblem: The text is empty. Paste an abstract or pick a sample a
 
 from __future__ import annotations
 
+from tagger.errors import TaggerError
+
 import re
 import unicodedata
 import warnings
@@ -30,7 +32,7 @@ _GARBAGE_MIN = 5  # ...unless there are only a few, as a stray copy-paste leaves
 _NON_LATIN_SHARE = 0.3  # above this share of letters outside Latin, warn about the language
 
 
-class InputProblem(ValueError):
+class InputProblem(TaggerError, ValueError):
     """Input the app cannot use; ``str(problem)`` is the message for the curator."""
 
 

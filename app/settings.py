@@ -26,6 +26,8 @@ Example:
 
 from __future__ import annotations
 
+from tagger.errors import TaggerError
+
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -39,7 +41,7 @@ TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 
 
-class SettingsError(ValueError):
+class SettingsError(TaggerError, ValueError):
     """An environment variable with a value the app cannot use."""
 
 

@@ -23,6 +23,8 @@ Example:
 
 from __future__ import annotations
 
+from tagger.errors import TaggerError
+
 import os
 import re
 import tempfile
@@ -74,7 +76,7 @@ class Sentence:
             )
 
 
-class BioFormatError(ValueError):
+class BioFormatError(TaggerError, ValueError):
     """A BIO file that cannot be read, with the file and line to look at.
 
     ``str(error)`` reads ``"source:line: message. how to fix"``; ``line`` is None

@@ -28,6 +28,8 @@ Serve it with ``tensorflow_model_server --rest_api_port=8501 --model_name=tagger
 
 from __future__ import annotations
 
+from tagger.errors import TaggerError
+
 import argparse
 import os
 import shutil
@@ -45,7 +47,7 @@ EXTRA_ASSETS_DIR = "assets.extra"
 INPUT_NAMES = ("token_ids", "segment_ids", "padding_mask")
 
 
-class ExportError(RuntimeError):
+class ExportError(TaggerError, RuntimeError):
     """An export that cannot be done as asked; the message names the fix."""
 
 

@@ -12,6 +12,8 @@ filled in, so no encoder download or package is needed to serve a trained model.
 
 from __future__ import annotations
 
+from tagger.errors import TaggerError
+
 import json
 import os
 import platform
@@ -38,7 +40,7 @@ REQUIRED_FILES = (METADATA_FILE, VOCAB_FILE, WEIGHTS_FILE)
 RECORDED_PACKAGES = ("keras", "keras-hub", "tensorflow", "jax", "torch", "tokenizers", "numpy")
 
 
-class ModelFolderError(ValueError):
+class ModelFolderError(TaggerError, ValueError):
     """A model folder that is missing, incomplete or corrupt; the message names the fix."""
 
 

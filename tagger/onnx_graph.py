@@ -18,6 +18,8 @@ Example:
 
 from __future__ import annotations
 
+from tagger.errors import TaggerError
+
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -31,7 +33,7 @@ LAYER_NORM_EPSILON = 1e-12  # KerasHub's BertBackbone
 CONTRIB_DOMAIN = "com.microsoft"
 
 
-class OnnxExportError(ValueError):
+class OnnxExportError(TaggerError, ValueError):
     """A model that this exporter cannot write as ONNX; the message says why."""
 
 

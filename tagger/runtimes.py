@@ -18,6 +18,8 @@ Example:
 
 from __future__ import annotations
 
+from tagger.errors import TaggerError
+
 import argparse
 import logging
 import os
@@ -49,7 +51,7 @@ def default_runtime() -> str:
     return "onnx"
 
 
-class RuntimeSetupError(ValueError):
+class RuntimeSetupError(TaggerError, ValueError):
     """A runtime that cannot serve this model as asked; the message names the fix."""
 
 

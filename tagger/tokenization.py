@@ -12,6 +12,8 @@ Example:
 
 from __future__ import annotations
 
+from tagger.errors import TaggerError
+
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]")
 
 
-class VocabularyError(ValueError):
+class VocabularyError(TaggerError, ValueError):
     """A vocab.txt that lacks what BERT needs."""
 
 

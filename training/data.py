@@ -19,6 +19,8 @@ From the shell::
 
 from __future__ import annotations
 
+from tagger.errors import TaggerError
+
 import argparse
 import hashlib
 import http.client
@@ -60,7 +62,7 @@ Opener = Callable[..., Any]
 logger = logging.getLogger(__name__)
 
 
-class DataError(RuntimeError):
+class DataError(TaggerError, RuntimeError):
     """The data is missing, wrong or unreachable; the message is one line naming the fix."""
 
     def __init__(self, message: str) -> None:

@@ -15,7 +15,7 @@ import dataclasses
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,59 +32,11 @@ from tagger.tokenization import WordPieceEncoder
 from tagger.windows import WindowSettings
 from training.datasets import WindowBatches, training_windows
 from training.evaluate import evaluate_predictions
+from training.recipes import RECIPES, TrainSettings, describe_recipes, recipe, settings_as_json
 from training.schedule import WarmupLinearDecay
 
 LABELS = ("O", "B-Disease", "I-Disease")
 EpochHook = Callable[[dict[str, Any]], None]
-
-
-@dataclass
-class TrainSettings:
-    """A fine-tuning recipe. `RECIPES` holds the named ones."""
-
-    learning_rate: float = 1e-4
-    epochs: int = 6
-    batch_size: int = 32
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    clip_norm: float = 1.0
-    dropout: float = 0.1
-    patience: int = 3
-    seed: int = 13
-    decoder: str = "viterbi"
-    windows: WindowSettings = field(default_factory=WindowSettings)
-    adam_epsilon: float = 1e-6
-    # Batches are cut from pools of this many batches sorted by length: less padding, but
-    # short sentences (often entity-dense titles) weigh more per token. 1 = plain shuffle.
-    length_pool_batches: int = 50
-    max_steps: int | None = None  # cap on batches per epoch, for tests and smoke runs
-    jit_compile: bool = False
-
-
-RECIPES: dict[str, TrainSettings] = {
-    # Chosen by the ablation in BENCHMARKS.md.
-    "default": TrainSettings(
-        learning_rate=1e-4,
-        epochs=8,
-        windows=WindowSettings(
-            max_tokens=128, max_words=30, context_tokens=64, cross_sentence=True
-        ),
-    ),
-    # The Hugging Face peer's recipe, for the parity benchmark: whole sentences (BC5CDR's
-    # longest is 275 pieces), no context, plain shuffled batches, torch's AdamW epsilon,
-    # arg-max decoding read as strict IOB2 reads the peer's (a stray I- starts nothing).
-    "peer": TrainSettings(
-        learning_rate=5e-5,
-        epochs=4,
-        patience=4,
-        decoder="argmax-drop",
-        adam_epsilon=1e-8,
-        length_pool_batches=1,
-        windows=WindowSettings(
-            max_tokens=320, max_words=512, context_tokens=0, cross_sentence=False
-        ),
-    ),
-}
 
 
 @dataclass
@@ -221,15 +173,9 @@ def fine_tune(
     return TrainResult(tagger, evaluation.history, evaluation.best_epoch, evaluation.seconds)
 
 
-def settings_as_json(settings: TrainSettings) -> dict[str, Any]:
-    content = dataclasses.asdict(settings)
-    content["windows"] = dataclasses.asdict(settings.windows)
-    return content
-
-
 def settings_from_args(args: argparse.Namespace) -> TrainSettings:
     """The named recipe with any flags given on the command line applied over it."""
-    settings = dataclasses.replace(RECIPES[args.recipe])
+    settings = recipe(args.recipe)
     overrides = {
         "learning_rate": args.lr,
         "epochs": args.epochs,
@@ -259,7 +205,12 @@ def settings_from_args(args: argparse.Namespace) -> TrainSettings:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m training.train",
+        description=__doc__.splitlines()[0],
+        epilog="recipes (--recipe NAME; flags override single values):\n" + describe_recipes(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--out", required=True, help="folder to write the trained model to")
     parser.add_argument(
         "--encoder", default=None, help="encoder folder or preset (default: MiniLM)"

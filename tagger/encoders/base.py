@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from tagger.errors import TaggerError
+
 from dataclasses import dataclass
 from pathlib import Path
 
 import keras_hub
 
 
-class EncoderError(ValueError):
+class EncoderError(TaggerError, ValueError):
     """An encoder folder or name that cannot be loaded; the message names the fix."""
 
 

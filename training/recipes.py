@@ -1,0 +1,121 @@
+"""Fine-tuning recipes: :class:`TrainSettings` and the registry of named recipes.
+
+``TrainSettings()`` *is* the default recipe, so a Python caller, ``python -m
+training.train`` and the worker's first job train the same model; the other named
+recipes are declared as changes to it. ``python -m training.train --help`` lists each
+recipe's values (:func:`describe_recipes`).
+
+Example:
+
+>>> TrainSettings() == RECIPES["default"]
+True
+>>> RECIPES["peer"].learning_rate, RECIPES["peer"].windows.context_tokens
+(5e-05, 0)
+>>> recipe("fast")
+Traceback (most recent call last):
+...
+tagger.errors.TaggerError: recipe 'fast' is unknown. Fix: use --recipe default or --recipe peer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from tagger.errors import TaggerError
+from tagger.windows import WindowSettings
+
+# Chosen by the ablation in BENCHMARKS.md: 30-word chunks framed by 64 context pieces
+# taken across sentence boundaries.
+DEFAULT_WINDOWS = WindowSettings(max_tokens=128, max_words=30, context_tokens=64, cross_sentence=True)
+
+
+@dataclass
+class TrainSettings:
+    """A fine-tuning recipe; the defaults are the default recipe.
+
+    Args:
+        learning_rate: peak AdamW learning rate (after linear warm-up).
+        epochs: most epochs; the best-dev epoch is kept.
+        batch_size: windows per batch.
+        warmup_ratio: share of all steps spent warming up.
+        weight_decay: AdamW decay (not on biases and LayerNorm).
+        clip_norm: global gradient-norm clip.
+        dropout: dropout before the classifier.
+        patience: epochs without a better dev F1 before stopping.
+        seed: seeds weights, dropout and batch order.
+        decoder: how labels are read from probabilities (``viterbi``, ``argmax``, ...).
+        windows: how sentences are cut into windows with context.
+        adam_epsilon: AdamW epsilon.
+        length_pool_batches: batches are cut from pools of this many batches sorted by
+            length (less padding); 1 is a plain shuffle.
+        max_steps: cap on batches per epoch, for tests and smoke runs.
+        jit_compile: compile train steps with XLA.
+    """
+
+    learning_rate: float = 1e-4
+    epochs: int = 8
+    batch_size: int = 32
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    clip_norm: float = 1.0
+    dropout: float = 0.1
+    patience: int = 3
+    seed: int = 13
+    decoder: str = "viterbi"
+    windows: WindowSettings = field(default_factory=lambda: dataclasses.replace(DEFAULT_WINDOWS))
+    adam_epsilon: float = 1e-6
+    length_pool_batches: int = 50
+    max_steps: int | None = None
+    jit_compile: bool = False
+
+
+RECIPES: dict[str, TrainSettings] = {
+    "default": TrainSettings(),
+    # The Hugging Face peer's recipe, for the parity benchmark: whole sentences (BC5CDR's
+    # longest is 275 pieces), no context, plain shuffled batches, torch's AdamW epsilon,
+    # arg-max decoding read as strict IOB2 reads the peer's (a stray I- starts nothing).
+    "peer": TrainSettings(
+        learning_rate=5e-5,
+        epochs=4,
+        patience=4,
+        decoder="argmax-drop",
+        adam_epsilon=1e-8,
+        length_pool_batches=1,
+        windows=WindowSettings(
+            max_tokens=320, max_words=512, context_tokens=0, cross_sentence=False
+        ),
+    ),
+}
+
+
+def recipe(name: str) -> TrainSettings:
+    """A fresh copy of the named recipe (safe to change)."""
+    if name not in RECIPES:
+        choices = " or ".join(f"--recipe {known}" for known in RECIPES)
+        raise TaggerError(f"recipe {name!r} is unknown", fix=f"use {choices}")
+    chosen = RECIPES[name]
+    return dataclasses.replace(chosen, windows=dataclasses.replace(chosen.windows))
+
+
+def settings_as_json(settings: TrainSettings) -> dict[str, Any]:
+    content = dataclasses.asdict(settings)
+    content["windows"] = dataclasses.asdict(settings.windows)
+    return content
+
+
+def describe_recipes() -> str:
+    """One line per recipe with the values that differ between recipes (for ``--help``)."""
+    shown = ("learning_rate", "epochs", "patience", "decoder", "adam_epsilon", "length_pool_batches")
+    lines = []
+    for name, settings in RECIPES.items():
+        values = [f"{key}={getattr(settings, key)}" for key in shown]
+        windows = settings.windows
+        values.append(
+            f"windows={windows.max_words} words/{windows.max_tokens} tokens, "
+            f"{windows.context_tokens} context"
+            + (" across sentences" if windows.cross_sentence else "")
+        )
+        lines.append(f"{name}: " + ", ".join(values))
+    return "\n".join(lines)
