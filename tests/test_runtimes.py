@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import onnxruntime
 import pytest
 
 from tagger.model_folder import WEIGHTS_FILE, load_model_folder
@@ -23,8 +24,6 @@ from tagger.runtimes import (
 from tagger.tagger import Tagger
 from tests.conftest import REPO_ROOT
 from tests.tiny import tiny_corpus
-
-onnxruntime = pytest.importorskip("onnxruntime")
 
 
 def random_batch(vocabulary_size: int, seed: int = 0) -> dict[str, np.ndarray]:
