@@ -1,15 +1,22 @@
-"""A BIO file's own labels against the model's: exact-match entity scores and errors.
+"""A BIO file's own labels against the model's: strict entity scores and the errors.
 
 An entity counts as found only when the model marks exactly the same words with the
-same type (the CoNLL convention, as seqeval computes it for IOB2).
+same type. Precision, recall and F1 are :func:`tagger.scoring.entity_scores` (seqeval
+strict IOB2, in percent), the very numbers ``python -m training.evaluate`` prints for
+the same labels; a metric with nothing to compare is ``None`` (undefined). The
+mention lists use the same strict reading (:func:`tagger.scoring.strict_spans`), so a
+stray ``I-`` that continues nothing is no mention, and the lists always add up to the
+counts behind the scores.
 
 Example:
 
 >>> from tagger.bio import Sentence
 >>> gold = [Sentence(["Heart", "failure", "."], ["B-Disease", "I-Disease", "O"])]
 >>> result = compare(gold, [("B-Disease", "O", "O")])
->>> round(result.f1, 2), [m.text for m in result.false_positives]
+>>> result.f1, [m.text for m in result.false_positives]
 (0.0, ['Heart'])
+>>> print(compare(gold, [("O", "I-Disease", "O")]).precision)  # nothing predicted
+None
 """
 
 from __future__ import annotations
@@ -17,7 +24,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tagger.bio import Sentence, entity_spans
+from tagger.bio import Sentence
+from tagger.scoring import entity_scores, strict_spans
 
 
 @dataclass(frozen=True)
@@ -33,7 +41,12 @@ class Mention:
 
 @dataclass(frozen=True)
 class Comparison:
-    """Scores of the model against the file, and where they disagree."""
+    """Scores of the model against the file, and where they disagree.
+
+    ``precision``, ``recall`` and ``f1`` are percent (2 decimals) from
+    :func:`tagger.scoring.entity_scores`, or ``None`` where undefined: precision when
+    the model predicted nothing, recall when the file has no mention, F1 when neither.
+    """
 
     true_positives: int
     false_positives: tuple[Mention, ...]
@@ -41,25 +54,15 @@ class Comparison:
     disagreeing: tuple[int, ...]  # sentence indexes, ascending
     gold_count: int
     predicted_count: int
-
-    @property
-    def precision(self) -> float:
-        return self.true_positives / self.predicted_count if self.predicted_count else 0.0
-
-    @property
-    def recall(self) -> float:
-        return self.true_positives / self.gold_count if self.gold_count else 0.0
-
-    @property
-    def f1(self) -> float:
-        total = self.precision + self.recall
-        return 2 * self.precision * self.recall / total if total else 0.0
+    precision: float | None
+    recall: float | None
+    f1: float | None
 
 
 def _mentions(index: int, words: Sequence[str], labels: Sequence[str]) -> set[Mention]:
     return {
         Mention(index, start, end, label, " ".join(words[start:end]))
-        for start, end, label in entity_spans(labels)
+        for start, end, label in strict_spans(labels)
     }
 
 
@@ -74,26 +77,25 @@ def compare(gold: Sequence[Sentence], predicted: Sequence[Sequence[str]]) -> Com
             f"{len(gold)} file sentences but {len(predicted)} predictions; "
             "tag every sentence of the file once."
         )
-    true_positives = 0
+    scores = entity_scores([sentence.labels for sentence in gold], predicted)
     false_positives: list[Mention] = []
     false_negatives: list[Mention] = []
     disagreeing: list[int] = []
-    gold_count = predicted_count = 0
     for index, (sentence, labels) in enumerate(zip(gold, predicted, strict=True)):
         expected = _mentions(index, sentence.words, sentence.labels)
         found = _mentions(index, sentence.words, labels)
-        gold_count += len(expected)
-        predicted_count += len(found)
-        true_positives += len(expected & found)
         false_positives.extend(sorted(found - expected, key=_position))
         false_negatives.extend(sorted(expected - found, key=_position))
         if expected != found:
             disagreeing.append(index)
     return Comparison(
-        true_positives,
-        tuple(false_positives),
-        tuple(false_negatives),
-        tuple(disagreeing),
-        gold_count,
-        predicted_count,
+        true_positives=scores["n_correct"],
+        false_positives=tuple(false_positives),
+        false_negatives=tuple(false_negatives),
+        disagreeing=tuple(disagreeing),
+        gold_count=scores["n_gold"],
+        predicted_count=scores["n_pred"],
+        precision=scores["precision"],
+        recall=scores["recall"],
+        f1=scores["f1"],
     )

@@ -2,14 +2,17 @@
 
 Upload a BC5CDR-style file (``token<TAB>label``, blank line after each sentence).
 The page tags every sentence once (with a progress bar), then shows precision,
-recall and F1, the sentences where model and file disagree, the false positives and
-false negatives, and a side-by-side view of any sentence with a button to correct it.
+recall and F1 (strict entity-level, from ``tagger.scoring``: the numbers
+``python -m training.evaluate`` gives; ``—`` where a metric is undefined), the
+sentences where model and file disagree, the false positives and false negatives,
+and a side-by-side view of any sentence with a button to correct it.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from app import inputs, render, services, shell, state, tagging
@@ -70,12 +73,29 @@ def _tag_upload(
     return result
 
 
+UNDEFINED = "—"
+SCORE_HELP = "Strict entity-level (seqeval, IOB2): a mention counts only with exactly its words."
+UNDEFINED_HELP = {
+    "Precision": "Undefined: the model predicted no mention in this file, so none can be right.",
+    "Recall": "Undefined: the file has no mention, so there is nothing to find.",
+    "F1": "Undefined: neither the file nor the model has a mention; there is nothing to compare.",
+}
+
+
+def _score_metric(column: DeltaGenerator, label: str, value: float | None) -> None:
+    """A percent score, or ``—`` with a tooltip saying why it is undefined (never 0.0%)."""
+    if value is None:
+        column.metric(label, UNDEFINED, help=UNDEFINED_HELP[label])
+    else:
+        column.metric(label, f"{value:.1f}%", help=SCORE_HELP)
+
+
 def _metrics(result: state.InspectResult) -> None:
     comparison = result.comparison
     columns = st.columns(5)
-    columns[0].metric("Precision", f"{comparison.precision:.1%}")
-    columns[1].metric("Recall", f"{comparison.recall:.1%}")
-    columns[2].metric("F1", f"{comparison.f1:.1%}")
+    _score_metric(columns[0], "Precision", comparison.precision)
+    _score_metric(columns[1], "Recall", comparison.recall)
+    _score_metric(columns[2], "F1", comparison.f1)
     columns[3].metric("Sentences", f"{len(result.gold):,}")
     columns[4].metric("Disagree", f"{len(comparison.disagreeing):,}")
     st.caption(

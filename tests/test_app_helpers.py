@@ -94,10 +94,24 @@ def test_compare_counts_exact_matches_only() -> None:
     assert [m.text for m in result.false_positives] == ["a", "c"]
     assert [m.text for m in result.false_negatives] == ["a b"]
     assert result.disagreeing == (0,)
-    assert result.precision == pytest.approx(1 / 3) and result.recall == pytest.approx(0.5)
-    assert result.f1 == pytest.approx(0.4)
+    # percent, from tagger.scoring (seqeval strict IOB2), as training.evaluate reports them
+    assert (result.precision, result.recall, result.f1) == (33.33, 50.0, 40.0)
     with pytest.raises(ValueError, match="2 file sentences but 1 predictions"):
         compare(gold, [("O", "O", "O")])
+
+
+def test_compare_reads_a_stray_inside_label_as_no_mention() -> None:
+    gold = [Sentence(["a", "b", "c"], ["O", "B-Disease", "O"])]
+    result = compare(gold, [("O", "I-Disease", "O")])
+    assert (result.true_positives, result.gold_count, result.predicted_count) == (0, 1, 0)
+    assert result.false_positives == () and [m.text for m in result.false_negatives] == ["b"]
+    assert (result.precision, result.recall, result.f1) == (None, 0.0, 0.0)
+
+
+def test_compare_without_any_mention_is_undefined() -> None:
+    result = compare([Sentence(["a"], ["O"])], [("O",)])
+    assert (result.precision, result.recall, result.f1) == (None, None, None)
+    assert result.disagreeing == ()
 
 
 def test_clean_text_keeps_offsets_when_it_replaces_control_characters() -> None:

@@ -73,6 +73,51 @@ def test_an_uploaded_file_is_scored_against_its_own_labels(
     assert factory.calls == 1  # filters reuse the result: the file is tagged once
 
 
+def test_the_page_shows_the_numbers_of_training_evaluate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tagger.bio import parse_bio
+    from tests.app_fakes import fake_labels
+    from training.evaluate import entity_scores
+
+    sentences = parse_bio(FILE.decode())
+    cli = entity_scores(
+        [s.labels for s in sentences], [fake_labels(s.words)[0] for s in sentences]
+    )
+    app = upload(inspect_page(tmp_path, monkeypatch), "fixture.tsv", FILE)
+    shown_metrics = metrics(app)
+    for label, key in (("Precision", "precision"), ("Recall", "recall"), ("F1", "f1")):
+        assert shown_metrics[label] == f"{cli[key]:.1f}%"
+    assert app.metric[0].help.startswith("Strict entity-level (seqeval, IOB2)")
+
+
+@pytest.mark.parametrize(
+    ("data", "expected", "why"),
+    [
+        # no mention in the file and none predicted: nothing to compare
+        (b"No\tO\nsymptoms\tO\n.\tO\n\n", ("—", "—", "—"), "neither the file nor the model"),
+        # the model finds "fever", the file has no mention: no recall, but wrong all the same
+        (b"No\tO\nfever\tO\n.\tO\n\n", ("0.0%", "—", "0.0%"), "the file has no mention"),
+        # the file has a mention the model misses: nothing predicted, no precision
+        (b"Gout\tB-Disease\n.\tO\n\n", ("—", "0.0%", "0.0%"), "predicted no mention"),
+    ],
+)
+def test_an_undefined_score_shows_a_dash_and_says_why(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    data: bytes,
+    expected: tuple[str, str, str],
+    why: str,
+) -> None:
+    app = upload(inspect_page(tmp_path, monkeypatch), "none.tsv", data)
+    assert not app.exception
+    shown_metrics = metrics(app)
+    assert (shown_metrics["Precision"], shown_metrics["Recall"], shown_metrics["F1"]) == expected
+    helps = [metric.help for metric in app.metric if metric.value == "—"]
+    assert helps and all(help.startswith("Undefined: ") for help in helps)
+    assert any(why in help for help in helps)
+
+
 @pytest.mark.parametrize(
     ("name", "data", "message"),
     [

@@ -32,6 +32,7 @@ def test_exact_match_is_perfect() -> None:
         "f1": 100.0,
         "n_gold": 2,
         "n_pred": 2,
+        "n_correct": 2,
     }
 
 
@@ -44,6 +45,7 @@ def test_a_boundary_error_is_both_a_false_positive_and_a_false_negative() -> Non
         "f1": 50.0,
         "n_gold": 2,
         "n_pred": 2,
+        "n_correct": 1,
     }
 
 
@@ -64,13 +66,21 @@ def test_scores_are_percent_rounded_to_two_decimals() -> None:
     assert scores["f1"] == 80.0
 
 
-def test_no_entities_anywhere_is_perfect_not_a_division_by_zero() -> None:
-    assert entity_scores([[O, O], []], [[O, O], []])["f1"] == 100.0
+def test_no_entities_anywhere_is_undefined_not_perfect() -> None:
+    scores = entity_scores([[O, O], []], [[O, O], []])
+    assert (scores["precision"], scores["recall"], scores["f1"]) == (None, None, None)
+    assert (scores["n_gold"], scores["n_pred"], scores["n_correct"]) == (0, 0, 0)
 
 
-def test_predictions_without_gold_entities_score_zero() -> None:
+def test_predictions_without_gold_entities_have_no_recall() -> None:
     scores = entity_scores([[O, O]], [[B, O]])
-    assert (scores["precision"], scores["f1"], scores["n_gold"], scores["n_pred"]) == (0, 0, 0, 1)
+    assert (scores["precision"], scores["recall"], scores["f1"]) == (0.0, None, 0.0)
+    assert (scores["n_gold"], scores["n_pred"]) == (0, 1)
+
+
+def test_no_predictions_have_no_precision() -> None:
+    scores = entity_scores([[B, O]], [[O, O]])
+    assert (scores["precision"], scores["recall"], scores["f1"]) == (None, 0.0, 0.0)
 
 
 def test_strict_mode_ignores_a_stray_inside_label() -> None:
@@ -84,6 +94,7 @@ def test_strict_mode_ignores_a_stray_inside_label() -> None:
         "f1": 66.67,
         "n_gold": 2,
         "n_pred": 1,
+        "n_correct": 1,
     }
 
 
@@ -123,6 +134,17 @@ def test_evaluate_predictions_and_report() -> None:
     report = format_report(metrics)
     assert report.splitlines()[0] == "strict entity-level (seqeval, IOB2)"
     assert "F1  66.67" in report and "gold 2" in report and "1-10" in report
+
+
+def test_report_prints_undefined_scores_as_not_applicable() -> None:
+    # A bucket of sentences without mentions has no recall; nothing at all, no scores.
+    sentences = [Sentence(["Fever"], [B]), Sentence(["No", "fever", "here", "."] * 3, [O] * 12)]
+    metrics = evaluate_predictions(sentences, [[B], [O] * 12])
+    assert metrics["by_length"]["11-20"]["f1"] is None
+    report = format_report(metrics)
+    assert "11-20: F1    n/a  P    n/a  R    n/a  sentences 1" in report
+    empty = format_report(evaluate_predictions([Sentence(["No"], [O])], [[O]]))
+    assert "precision    n/a  recall    n/a  F1    n/a  gold 0  predicted 0" in empty
 
 
 # ---------------------------------------------------------------- the command

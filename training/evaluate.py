@@ -1,5 +1,9 @@
 """Strict entity-level precision, recall and F1 (seqeval, IOB2), overall and by sentence length.
 
+The scorer itself is :func:`tagger.scoring.entity_scores` (re-exported here with
+``count_entities``): percent, and ``None`` for a metric with nothing to compare (no
+prediction: precision; no gold mention: recall; neither: F1), printed as ``n/a``.
+
 Usage:
     python -m training.evaluate --model models/default --data test.tsv [--json]
         [--runtime auto|keras|onnx] [--precision float32|bfloat16|float16|int8]
@@ -13,42 +17,22 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from seqeval.metrics import f1_score, precision_score, recall_score
-from seqeval.scheme import IOB2, Entities
-
 from tagger.bio import Sentence
 from tagger.runtimes import RuntimeSetupError, add_serving_arguments
+from tagger.scoring import count_entities, entity_scores, format_score
+
+__all__ = [
+    "LENGTH_BUCKETS",
+    "count_entities",
+    "entity_scores",
+    "evaluate_predictions",
+    "evaluate_tagger",
+    "format_report",
+    "main",
+    "scores_by_length",
+]
 
 LENGTH_BUCKETS = ((1, 10), (11, 20), (21, 30), (31, 50), (51, 10_000))
-
-
-def entity_scores(
-    gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]
-) -> dict[str, Any]:
-    """Strict IOB2 entity scores, in percent, with the entity counts behind them."""
-    gold_lists = [list(labels) for labels in gold]
-    predicted_lists = [list(labels) for labels in predicted]
-    n_gold = count_entities(gold_lists)
-    n_pred = count_entities(predicted_lists)
-    if n_gold == 0 and n_pred == 0:
-        return {"precision": 100.0, "recall": 100.0, "f1": 100.0, "n_gold": 0, "n_pred": 0}
-    options = {"mode": "strict", "scheme": IOB2, "zero_division": 0}
-    return {
-        "precision": round(100 * precision_score(gold_lists, predicted_lists, **options), 2),
-        "recall": round(100 * recall_score(gold_lists, predicted_lists, **options), 2),
-        "f1": round(100 * f1_score(gold_lists, predicted_lists, **options), 2),
-        "n_gold": n_gold,
-        "n_pred": n_pred,
-    }
-
-
-def count_entities(sequences: list[list[str]]) -> int:
-    """Entities as strict IOB2 reads them: an `I-` that continues nothing starts nothing.
-
-    The same reading seqeval scores with, so the counts match its precision and recall
-    even for arg-max predictions with stray `I-` labels.
-    """
-    return sum(len(found) for found in Entities(sequences, IOB2, suffix=False).entities)
 
 
 def scores_by_length(
@@ -83,17 +67,21 @@ def evaluate_tagger(tagger: Any, sentences: Sequence[Sentence]) -> dict[str, Any
     return evaluate_predictions(sentences, [labels for labels, _ in predictions])
 
 
+def _score(value: float | None) -> str:
+    return f"{format_score(value):>6}"
+
+
 def format_report(metrics: dict[str, Any]) -> str:
     lines = [
         "strict entity-level (seqeval, IOB2)",
-        f"precision {metrics['precision']:6.2f}  recall {metrics['recall']:6.2f}  "
-        f"F1 {metrics['f1']:6.2f}  gold {metrics['n_gold']}  predicted {metrics['n_pred']}",
+        f"precision {_score(metrics['precision'])}  recall {_score(metrics['recall'])}  "
+        f"F1 {_score(metrics['f1'])}  gold {metrics['n_gold']}  predicted {metrics['n_pred']}",
         "by sentence length (words):",
     ]
     for name, bucket in metrics["by_length"].items():
         lines.append(
-            f"  {name:>6}: F1 {bucket['f1']:6.2f}  P {bucket['precision']:6.2f}  "
-            f"R {bucket['recall']:6.2f}  sentences {bucket['sentences']}"
+            f"  {name:>6}: F1 {_score(bucket['f1'])}  P {_score(bucket['precision'])}  "
+            f"R {_score(bucket['recall'])}  sentences {bucket['sentences']}"
         )
     return "\n".join(lines)
 

@@ -27,6 +27,7 @@ from tagger.decoding import DECODERS
 from tagger.encoders import Encoder, EncoderError, load_encoder
 from tagger.model import MaskedTokenCrossEntropy, build_token_classifier
 from tagger.model_folder import LoadedModel, ModelMetadata, save_model_folder
+from tagger.scoring import best_f1_key, format_score
 from tagger.tagger import Tagger
 from tagger.tokenization import WordPieceEncoder
 from tagger.windows import WindowSettings
@@ -62,7 +63,7 @@ class DevEvaluation(keras.callbacks.Callback):
         self.dev = dev
         self.patience = patience
         self.on_epoch = on_epoch
-        self.best_f1 = -1.0
+        self.best_f1 = float("-inf")  # an undefined dev F1 (no mentions at all) ranks lowest
         self.best_epoch = 0
         self.best_weights: list[np.ndarray] | None = None
         self.history: list[dict[str, Any]] = []
@@ -84,13 +85,14 @@ class DevEvaluation(keras.callbacks.Callback):
         }
         self.history.append(record)
         print(
-            f"epoch {epoch + 1}: loss {record['loss']:.4f}  dev P {scores['precision']:.2f} "
-            f"R {scores['recall']:.2f} F1 {scores['f1']:.2f}  ({record['seconds']:.0f} s)",
+            f"epoch {epoch + 1}: loss {record['loss']:.4f}  "
+            f"dev P {format_score(scores['precision'])} R {format_score(scores['recall'])} "
+            f"F1 {format_score(scores['f1'])}  ({record['seconds']:.0f} s)",
             file=sys.stderr,
             flush=True,
         )
-        if scores["f1"] > self.best_f1:
-            self.best_f1, self.best_epoch = scores["f1"], epoch + 1
+        if self.best_epoch == 0 or best_f1_key(scores) > self.best_f1:
+            self.best_f1, self.best_epoch = best_f1_key(scores), epoch + 1
             self.best_weights = self.model.get_weights()
         elif epoch + 1 - self.best_epoch >= self.patience:
             self.model.stop_training = True
@@ -283,7 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         metadata.metrics["test"] = {
             k: test_scores[k] for k in ("precision", "recall", "f1", "n_gold", "n_pred")
         }
-        print(f"test: strict F1 {test_scores['f1']:.2f}", file=sys.stderr)
+        print(f"test: strict F1 {format_score(test_scores['f1'])}", file=sys.stderr)
     folder = save_model_folder(result.tagger.model, encoder.vocab_path, metadata, args.out)
     print(
         f"saved {folder} (version {metadata.version}, best epoch {result.best_epoch})",
