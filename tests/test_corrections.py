@@ -1,10 +1,14 @@
-"""The corrections store: validation, history, undo, delete, counts, export, durability."""
+"""The corrections store: validation, history, undo, delete, counts, export, durability.
+
+Every test that takes ``store`` runs on SQLite and on PostgreSQL (tests/databases.py).
+"""
 
 from __future__ import annotations
 
 import multiprocessing
 import sqlite3
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from itertools import count
 from pathlib import Path
@@ -12,8 +16,7 @@ from typing import Any
 
 import pytest
 
-from tagger.bio import Sentence, parse_bio
-from training.corrections import (
+from curation.corrections import (
     Correction,
     CorrectionFilter,
     CorrectionNotFoundError,
@@ -24,6 +27,10 @@ from training.corrections import (
     sentence_key,
     text_source,
 )
+from curation.database import DB_URL_ENV, Database
+from curation.jobs import JobQueue
+from curation.registry import Registry
+from tagger.bio import Sentence, parse_bio
 
 START = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 WORDS = ("Chronic", "renal", "failure", "after", "lithium", ".")
@@ -38,8 +45,8 @@ def ticking_clock() -> Callable[[], datetime]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[CorrectionsStore]:
-    yield CorrectionsStore.open(tmp_path / "data" / "corrections.sqlite3", clock=ticking_clock())
+def store(database: Database) -> CorrectionsStore:
+    return CorrectionsStore(database, clock=ticking_clock())
 
 
 def save(store: CorrectionsStore, **overrides: Any) -> SaveResult:
@@ -69,9 +76,11 @@ def test_save_keeps_every_field(store: CorrectionsStore) -> None:
     assert saved.span_texts() == ["Chronic renal failure"]
 
 
-def test_the_database_is_in_wal_mode(tmp_path: Path) -> None:
-    CorrectionsStore.in_folder(tmp_path)
-    with sqlite3.connect(tmp_path / "corrections.sqlite3") as connection:
+def test_the_sqlite_file_is_in_wal_mode_and_flushes_every_commit(tmp_path: Path) -> None:
+    store = CorrectionsStore.open(data_dir=tmp_path)
+    with store.database.read() as connection:
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+    with sqlite3.connect(tmp_path / "tagger.sqlite3") as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
@@ -230,15 +239,14 @@ def test_export_reads_back_identically(store: CorrectionsStore) -> None:
 
 
 def test_a_second_store_on_the_same_file_sees_every_save(tmp_path: Path) -> None:
-    path = tmp_path / "corrections.sqlite3"
-    writer = CorrectionsStore.open(path)
+    writer = CorrectionsStore.open(data_dir=tmp_path)
     save(writer)
-    reader = CorrectionsStore.open(path)
+    reader = CorrectionsStore.open(data_dir=tmp_path)
     assert [c.words for c in reader.corrections()] == [WORDS]
 
 
-def _save_then_die(path: str) -> None:
-    store = CorrectionsStore.open(path)
+def _save_then_die(data_dir: str) -> None:
+    store = CorrectionsStore.open(data_dir=data_dir)
     save(store, sentence_index=1)
     import os
 
@@ -246,13 +254,70 @@ def _save_then_die(path: str) -> None:
 
 
 def test_a_save_survives_the_process_that_made_it_dying(tmp_path: Path) -> None:
-    path = tmp_path / "corrections.sqlite3"
-    CorrectionsStore.open(path)
-    process = multiprocessing.get_context("spawn").Process(target=_save_then_die, args=(str(path),))
+    CorrectionsStore.open(data_dir=tmp_path)
+    process = multiprocessing.get_context("spawn").Process(
+        target=_save_then_die, args=(str(tmp_path),)
+    )
     process.start()
     process.join(timeout=60)
     assert process.exitcode == 0
-    assert [c.sentence_index for c in CorrectionsStore.open(path).corrections()] == [1]
+    assert [c.sentence_index for c in CorrectionsStore.open(data_dir=tmp_path).corrections()] == [1]
+
+
+def test_open_follows_the_database_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(DB_URL_ENV, raising=False)
+    default = CorrectionsStore.open(data_dir=tmp_path / "app")
+    assert default.database.url == f"sqlite:///{tmp_path / 'app' / 'tagger.sqlite3'}"
+
+    url = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
+    explicit = CorrectionsStore.open(url, data_dir=tmp_path / "app")
+    assert explicit.database.url == url
+
+    monkeypatch.setenv(DB_URL_ENV, url)
+    from_env = CorrectionsStore.open(data_dir=tmp_path / "app")
+    save(explicit)
+    assert [c.words for c in from_env.corrections()] == [WORDS]
+
+
+def test_corrections_jobs_and_registry_share_one_database(
+    database: Database,
+    tmp_path: Path,
+) -> None:
+    store = CorrectionsStore(database)
+    JobQueue(database)
+    Registry(database, tmp_path / "models")
+    saved = save(store).correction
+    reopened = CorrectionsStore.open(database.url)
+    assert reopened.get(saved.id) == saved
+    with database.read() as connection:
+        tables = set(database.engine.dialect.get_table_names(connection))
+    assert {"corrections", "jobs", "model_versions", "serving", "alembic_version"} <= tables
+
+
+def test_concurrent_saves_all_land(database: Database) -> None:
+    stores = [CorrectionsStore(Database(database.engine, database.url)) for _ in range(4)]
+    barrier = threading.Barrier(len(stores))
+    errors: list[BaseException] = []
+
+    def curate(store: CorrectionsStore, worker: int) -> None:
+        barrier.wait()
+        try:
+            for index in range(5):
+                save(store, sentence_index=worker * 10 + index, annotator=f"curator-{worker}")
+        except BaseException as error:  # collected: a thread's exception is otherwise lost
+            errors.append(error)
+
+    threads = [
+        threading.Thread(target=curate, args=(store, worker)) for worker, store in enumerate(stores)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    corrections = CorrectionsStore(database).corrections()
+    assert len(corrections) == 20
+    assert sorted(c.labels for c in corrections) == [GOLD] * 20
 
 
 def test_a_failed_save_leaves_nothing_behind(
@@ -264,7 +329,7 @@ def test_a_failed_save_leaves_nothing_behind(
         raise OSError("disk vanished")
 
     # The read-back happens inside the insert's transaction, after the INSERT ran.
-    monkeypatch.setattr(store.backend, "_fetch_one", fail_after_insert)
+    monkeypatch.setattr(store, "_fetch_one", fail_after_insert)
     with pytest.raises(OSError, match="disk vanished"):
         save(store, sentence_index=5)
     monkeypatch.undo()

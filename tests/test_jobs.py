@@ -1,7 +1,6 @@
 """The job queue: one active job, atomic claims, heartbeats, cancellation, stale reaping.
 
-Every test takes the `database` fixture, so tests/test_postgres.py runs the same tests
-against a real PostgreSQL server by overriding it.
+Every test that takes ``database`` runs on SQLite and on PostgreSQL (tests/databases.py).
 """
 
 from __future__ import annotations
@@ -11,29 +10,23 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from training.db import Database, DatabaseError, resolve_database_url
-from training.jobs import (
+from curation.database import Database, DatabaseError, resolve_database_url
+from curation.jobs import (
     EnqueueResult,
     JobNotFoundError,
+    JobOptionsError,
     JobQueue,
     JobSignal,
     JobStatus,
     Progress,
-    worker_process_gone,
+    TrainJobOptions,
 )
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Iterator[Database]:
-    database = Database.open(data_dir=tmp_path)
-    yield database
-    database.dispose()
+from curation.workers import WorkerRoster, worker_process_gone
 
 
 class FakeClock:
@@ -222,13 +215,37 @@ def test_unknown_job_id_says_so(database: Database) -> None:
 
 def test_live_workers_are_those_seen_recently(database: Database) -> None:
     clock = FakeClock()
-    queue = JobQueue(database, clock=clock)
-    queue.worker_seen("host:1", device="CPU")
+    queue = WorkerRoster(database, clock=clock)
+    queue.seen("host:1", device="CPU")
     clock.advance(10)
-    queue.worker_seen("host:2", device="GPU: test")
-    assert [w.id for w in queue.live_workers(within_s=30)] == ["host:2", "host:1"]
+    queue.seen("host:2", device="GPU: test")
+    assert [w.id for w in queue.live(within_s=30)] == ["host:2", "host:1"]
     clock.advance(25)
-    assert [w.id for w in queue.live_workers(within_s=30)] == ["host:2"]
-    assert queue.live_workers(within_s=30)[0].device == "GPU: test"
-    queue.worker_left("host:2")
-    assert queue.live_workers(within_s=30) == []
+    assert [w.id for w in queue.live(within_s=30)] == ["host:2"]
+    assert queue.live(within_s=30)[0].device == "GPU: test"
+    queue.left("host:2")
+    assert queue.live(within_s=30) == []
+
+
+def test_job_options_round_trip_and_refuse_what_no_worker_can_run() -> None:
+    options = TrainJobOptions(start_from="encoder", epochs=2)
+    assert TrainJobOptions.from_json(options.to_json()) == options
+    with pytest.raises(JobOptionsError, match=r"job 7: unknown option\(s\) colour"):
+        TrainJobOptions.from_json({"colour": "blue"}, job_id=7)
+    with pytest.raises(JobOptionsError, match="use serving or encoder"):
+        TrainJobOptions.from_json({"start_from": "yesterday"})
+
+
+def test_a_bad_database_url_is_one_clear_line_from_the_worker_cli(tmp_path: Path) -> None:
+    command = ["-m", "worker", "--db", "mysql://u@h/db", "--once", "--app-data-dir", str(tmp_path)]
+    result = subprocess.run(
+        [sys.executable, *command],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("python -m worker: error: database URL 'mysql://u@h/db' uses 'mysql'")

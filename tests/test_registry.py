@@ -1,40 +1,30 @@
 """The model registry: immutable versions, the serving pointer, promotion, half-written folders.
 
-Every test takes the `database` fixture, so tests/test_postgres.py runs the same tests
-against a real PostgreSQL server by overriding it.
+Every test runs on SQLite and on PostgreSQL (the ``database`` fixture, tests/databases.py).
+The registry is Keras-free: the worker writes a version's folder where
+``reserve_folder`` says and registers it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tagger.model_folder import ModelFolderError
-from tests.worker_helpers import clone_version
-from training.corrections import CorrectionsStore
-from training.db import Database
-from training.jobs import JobQueue, JobStatus, retrain_availability
-from training.registry import (
-    PromotionDecision,
-    PromotionPolicy,
+from curation.database import Database
+from curation.promotion import PromotionDecision
+from curation.registry import (
     Registry,
     RegistryError,
     VersionNotFoundError,
-    read_pointer_file,
     serving_folder_from_files,
 )
+from tagger.model_folder import ModelFolderError
+from tagger.references import read_pointer_file
+from tests.worker_helpers import clone_version
 
 PROMOTE = PromotionDecision(True, "test: promote")
 KEEP = PromotionDecision(False, "test: keep as candidate")
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Iterator[Database]:
-    database = Database.open(data_dir=tmp_path)
-    yield database
-    database.dispose()
 
 
 @pytest.fixture
@@ -144,34 +134,24 @@ def test_unknown_version_cannot_be_promoted(registry: Registry) -> None:
 
 def test_versions_are_immutable(registry: Registry, tiny_model_dir: Path) -> None:
     add(registry, tiny_model_dir, "v1")
-    from tagger.model_folder import load_model_folder
-
-    loaded = load_model_folder(registry.folder_of("v1"))
-    loaded.metadata.version = "v1"
     with pytest.raises(RegistryError, match="immutable"):
-        registry.add_version(
-            loaded.model,
-            loaded.folder / "vocab.txt",
-            loaded.metadata,
-            summary={},
-            decision=PROMOTE,
-            expected_serving="v1",
-        )
+        registry.reserve_folder("v1")
 
 
-def test_add_version_writes_a_complete_folder_and_registers_it(
+def test_a_reserved_folder_written_by_the_worker_is_registered(
     registry: Registry, tiny_model_dir: Path
 ) -> None:
-    from tagger.model_folder import load_model_folder
+    from tagger.model_folder import load_model_folder, save_model_folder
     from tagger.tagger import Tagger
 
     loaded = load_model_folder(tiny_model_dir)
-    loaded.metadata.version = ""
+    target = registry.reserve_folder()
+    assert not target.exists() and target.parent == registry.versions_dir
+    loaded.metadata.version = target.name
     loaded.metadata.parent = "v0"
-    registration = registry.add_version(
-        loaded.model,
-        tiny_model_dir / "vocab.txt",
-        loaded.metadata,
+    save_model_folder(loaded.model, tiny_model_dir / "vocab.txt", loaded.metadata, target)
+    registration = registry.register_folder(
+        target,
         summary={"base_sentences": 48, "corrections_used": 0, "correction_ids": []},
         decision=PROMOTE,
         expected_serving=None,
@@ -185,6 +165,11 @@ def test_add_version_writes_a_complete_folder_and_registers_it(
     assert served.version == version.version
 
 
+def test_a_folder_outside_the_registry_is_refused(registry: Registry, tiny_model_dir: Path) -> None:
+    with pytest.raises(RegistryError, match="adopt"):
+        registry.register_folder(tiny_model_dir, decision=PROMOTE, expected_serving=None)
+
+
 def test_half_written_folder_never_enters_the_registry(
     registry: Registry, tiny_model_dir: Path
 ) -> None:
@@ -196,29 +181,6 @@ def test_half_written_folder_never_enters_the_registry(
     assert [v.version for v in registry.versions()] == ["v1"]
     assert registry.serving_version() == "v1"
     assert not half.exists()
-
-
-def test_crash_while_writing_a_version_leaves_no_version(
-    registry: Registry, tiny_model_dir: Path, tmp_path: Path
-) -> None:
-    from tagger.model_folder import load_model_folder
-
-    add(registry, tiny_model_dir, "v1")
-    loaded = load_model_folder(tiny_model_dir)
-    loaded.metadata.version = "v2"
-    # The weights get written, then copying the vocabulary fails: a crash half-way.
-    with pytest.raises(FileNotFoundError):
-        registry.add_version(
-            loaded.model,
-            tmp_path / "vanished" / "vocab.txt",
-            loaded.metadata,
-            summary={},
-            decision=PROMOTE,
-            expected_serving="v1",
-        )
-    assert [v.version for v in registry.versions()] == ["v1"]
-    assert registry.serving_version() == "v1"
-    assert sorted(p.name for p in registry.versions_dir.iterdir()) == ["v1"]
 
 
 def test_sweep_removes_leftovers_of_a_crash_but_keeps_versions(
@@ -276,59 +238,3 @@ def test_adopt_copies_an_existing_model_folder_into_service(
     assert registry.serving_folder() == registry.folder_of(version)
     assert (registry.folder_of(version) / "model.weights.h5").is_file()
     assert (tiny_model_dir / "model.json").is_file()  # copied, not moved
-
-
-@pytest.mark.parametrize(
-    ("candidate", "serving", "promote"),
-    [(80.0, 80.0, True), (79.5, 80.0, True), (79.49, 80.0, False), (85.0, 80.0, True)],
-)
-def test_promotion_policy_tolerance(candidate: float, serving: float, promote: bool) -> None:
-    decision = PromotionPolicy(0.5).decide(candidate, serving_dev_f1=serving, serving_version="v1")
-    assert decision.promote is promote
-    if not promote:
-        assert "below v1" in decision.reason and "candidate" in decision.reason
-
-
-def test_promotion_policy_promotes_when_nothing_serves() -> None:
-    assert PromotionPolicy(0.5).decide(3.0, serving_dev_f1=None).promote
-
-
-def test_promotion_tolerance_from_the_environment() -> None:
-    assert PromotionPolicy.from_env({"TAGGER_PROMOTION_TOLERANCE": "1.5"}).tolerance == 1.5
-    assert PromotionPolicy.from_env({}).tolerance == 0.5
-    with pytest.raises(RegistryError, match="TAGGER_PROMOTION_TOLERANCE"):
-        PromotionPolicy.from_env({"TAGGER_PROMOTION_TOLERANCE": "half"})
-
-
-def test_retrain_availability(
-    registry: Registry, database: Database, tiny_model_dir: Path, tmp_path: Path
-) -> None:
-    queue = JobQueue(database)
-    store = CorrectionsStore.in_folder(tmp_path / "app")
-    first = retrain_availability(queue, registry, store)
-    assert first.allowed and "No model is in service" in first.reason
-
-    saved = store.save(
-        words=["renal", "failure", "."],
-        labels=["B-Disease", "I-Disease", "O"],
-        predicted=["O", "O", "O"],
-        source="text:1",
-        sentence_index=0,
-        model_version="v1",
-        annotator="ada",
-    ).correction
-    add(registry, tiny_model_dir, "v1", summary={"correction_ids": [saved.id]})
-    unchanged = retrain_availability(queue, registry, store)
-    assert not unchanged.allowed and "No new corrections" in unchanged.reason
-    assert retrain_availability(queue, registry, store, override=True).allowed
-
-    store.delete(saved.id)
-    deleted = retrain_availability(queue, registry, store)
-    assert deleted.allowed and deleted.changed_correction_ids == (saved.id,)
-
-    job = queue.enqueue().job
-    busy = retrain_availability(queue, registry, store, override=True)
-    assert not busy.allowed and busy.active_job is not None and busy.active_job.id == job.id
-    assert f"job {job.id} (queued at" in busy.reason
-    queue.request_cancel(job.id)
-    assert queue.get(job.id).status == JobStatus.CANCELLED

@@ -11,10 +11,11 @@ Example:
 True
 >>> RECIPES["peer"].learning_rate, RECIPES["peer"].windows.context_tokens
 (5e-05, 0)
->>> recipe("fast")
-Traceback (most recent call last):
-...
-tagger.errors.TaggerError: recipe 'fast' is unknown. Fix: use --recipe default or --recipe peer.
+>>> try:
+...     recipe("fast")
+... except TaggerError as error:
+...     print(error)
+recipe 'fast' is unknown. Fix: use --recipe default or --recipe peer.
 """
 
 from __future__ import annotations

@@ -1,6 +1,10 @@
 """The model registry: immutable model versions and the one pointer to the version in service.
 
-On disk, under the registry folder (``$TAGGER_REGISTRY_DIR``, default ``models``)::
+Keras-free: the worker writes a version's folder (``tagger.model_folder``) into
+:meth:`Registry.reserve_folder`'s place and registers it here; the app only reads.
+
+On disk, under the registry folder (``$TAGGER_REGISTRY_DIR``, default ``models``; the
+layout is declared in :mod:`tagger.references`)::
 
     versions/<version>/     one complete model folder per version, never changed again
     current                 the serving version's id, one line (for file-only readers)
@@ -20,20 +24,19 @@ Rules:
 - The pointer changes in one transaction (compare-and-set for automatic promotion, so
   a curator's promotion during a training run is never silently overridden), then
   the ``current`` file is replaced with ``os.replace``.
-- :class:`PromotionPolicy`: a new version goes into service when its dev F1 is at
-  most ``tolerance`` points below the serving version's, measured on the same
-  sentences; otherwise it stays a candidate and its note says why.
+- :class:`curation.promotion.PromotionPolicy` decides whether a new version goes
+  into service; the worker measures both models on the same dev sentences first.
 
 Example:
 
 >>> import tempfile
->>> from training.db import Database
+>>> from curation.database import Database
 >>> folder = tempfile.mkdtemp()
 >>> registry = Registry(Database.open(data_dir=folder), f"{folder}/models")
 >>> registry.serving_version() is None
 True
->>> PromotionPolicy(tolerance=0.5).decide(80.7, serving_dev_f1=81.0).promote
-True
+>>> registry.reserve_folder("v1").relative_to(registry.root).as_posix()
+'versions/v1'
 """
 
 from __future__ import annotations
@@ -42,46 +45,36 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    CheckConstraint,
-    Column,
-    ForeignKey,
-    Integer,
-    String,
-    Table,
-    Text,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
-from training.db import Database, UtcDateTime, metadata, utc_now
+from curation.database import Database, utc_now
+from curation.promotion import PromotionDecision, PromotionPolicy
+from curation.schema import model_versions_table, serving_events_table, serving_table
+from tagger.bio import write_bytes_atomic
+from tagger.errors import TaggerError
+from tagger.model_folder import check_model_folder, new_version_id, read_metadata
+from tagger.references import (
+    METADATA_FILE,
+    POINTER_FILE,
+    VERSIONS_DIR,
+    read_pointer_file,
+    registry_dir,
+    version_folder,
+)
 
-if TYPE_CHECKING:
-    import keras
-
-    from tagger.model_folder import ModelMetadata
-
-REGISTRY_DIR_ENV = "TAGGER_REGISTRY_DIR"
-TOLERANCE_ENV = "TAGGER_PROMOTION_TOLERANCE"
-DEFAULT_REGISTRY_DIR = Path("models")
-DEFAULT_TOLERANCE = 0.5  # F1 points
-VERSIONS_DIR = "versions"
-POINTER_FILE = "current"
 SWEEP_MIN_AGE_S = 3600.0
 
 Clock = Callable[[], datetime]
 
 
-class RegistryError(RuntimeError):
+class RegistryError(TaggerError, RuntimeError):
     """A registry operation that cannot be done; the message names the fix."""
 
 
@@ -89,103 +82,7 @@ class VersionNotFoundError(RegistryError, LookupError):
     """No registered version has the id asked for."""
 
 
-model_versions_table = Table(
-    "model_versions",
-    metadata,
-    Column("version", String(64), primary_key=True),
-    Column("parent", String(64)),
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("folder", Text, nullable=False),  # relative to the registry folder, POSIX
-    Column("job_id", Integer),
-    Column("decision", String(16), nullable=False),  # promoted, candidate, adopted
-    Column("note", Text, nullable=False),
-    Column("metrics", JSON, nullable=False),
-    Column("summary", JSON, nullable=False),
-    Column("encoder_source", Text, nullable=False),
-)
-
-serving_table = Table(
-    "serving",
-    metadata,
-    Column("slot", Integer, primary_key=True),
-    Column("version", String(64), ForeignKey("model_versions.version"), nullable=False),
-    Column("changed_at", UtcDateTime, nullable=False),
-    Column("reason", Text, nullable=False),
-    CheckConstraint("slot = 1", name="serving_single_row"),
-)
-
-serving_events_table = Table(
-    "serving_events",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("version", String(64), nullable=False),
-    Column("previous", String(64)),
-    Column("at", UtcDateTime, nullable=False),
-    Column("reason", Text, nullable=False),
-    Column("actor", String(200), nullable=False),
-    sqlite_autoincrement=True,
-)
-
-TABLES = (model_versions_table, serving_table, serving_events_table)
 _SERVING_SLOT = 1
-
-
-# ---------------------------------------------------------------------------
-# Promotion policy
-# ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PromotionDecision:
-    promote: bool
-    reason: str
-
-
-@dataclass(frozen=True)
-class PromotionPolicy:
-    """Promote when dev F1 >= serving dev F1 - ``tolerance`` (F1 points, on the same dev set).
-
-    >>> PromotionPolicy(0.5).decide(79.0, serving_dev_f1=80.0, serving_version="v1").promote
-    False
-    """
-
-    tolerance: float = DEFAULT_TOLERANCE
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> PromotionPolicy:
-        raw = (os.environ if environ is None else environ).get(TOLERANCE_ENV, "").strip()
-        if not raw:
-            return cls()
-        try:
-            return cls(float(raw))
-        except ValueError:
-            raise RegistryError(
-                f"{TOLERANCE_ENV}={raw!r} is not a number of F1 points; set it to e.g. 0.5"
-            ) from None
-
-    def decide(
-        self,
-        candidate_dev_f1: float,
-        *,
-        serving_dev_f1: float | None,
-        serving_version: str | None = None,
-    ) -> PromotionDecision:
-        if serving_dev_f1 is None:
-            return PromotionDecision(True, "no model was in service")
-        name = serving_version or "the serving version"
-        drop = serving_dev_f1 - candidate_dev_f1
-        if drop <= self.tolerance + 1e-9:
-            return PromotionDecision(
-                True,
-                f"dev F1 {candidate_dev_f1:.2f} vs {serving_dev_f1:.2f} for {name} "
-                f"(tolerance {self.tolerance:.2f}): promoted automatically",
-            )
-        return PromotionDecision(
-            False,
-            f"dev F1 {candidate_dev_f1:.2f} is {drop:.2f} points below {name} "
-            f"({serving_dev_f1:.2f}), more than the {self.tolerance:.2f} tolerated: kept as "
-            "a candidate; promote it by hand if you prefer it",
-        )
 
 
 # ---------------------------------------------------------------------------
@@ -259,7 +156,6 @@ class Registry:
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
-        self.database.create_tables(TABLES)
 
     @classmethod
     def open(
@@ -271,10 +167,9 @@ class Registry:
         policy: PromotionPolicy | None = None,
     ) -> Registry:
         """The registry in ``root`` (default ``$TAGGER_REGISTRY_DIR`` or ``models``)."""
-        folder = Path(root or os.environ.get(REGISTRY_DIR_ENV, "").strip() or DEFAULT_REGISTRY_DIR)
         return cls(
             Database.open(db_url, data_dir=data_dir),
-            folder,
+            registry_dir(root),
             policy or PromotionPolicy.from_env(),
         )
 
@@ -287,7 +182,7 @@ class Registry:
         return self.root / POINTER_FILE
 
     def folder_of(self, version: str) -> Path:
-        return self.versions_dir / version
+        return version_folder(self.root, version)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -362,30 +257,13 @@ class Registry:
 
     # -- adding versions ---------------------------------------------------------------------
 
-    def add_version(
-        self,
-        model: keras.Model,
-        vocab_path: str | Path,
-        model_metadata: ModelMetadata,
-        *,
-        summary: dict[str, Any],
-        decision: PromotionDecision,
-        expected_serving: str | None,
-        job_id: int | None = None,
-    ) -> Registration:
-        """Write the folder (atomically), then register it; promote it if ``decision`` says so.
+    def reserve_folder(self, version: str | None = None) -> Path:
+        """Where to write a new version's folder (``versions/<version>``, not there yet).
 
-        ``expected_serving`` is the version the decision was measured against; if another
-        version went into service meanwhile, the new one stays a candidate.
+        Write it there atomically (``tagger.model_folder.save_model_folder`` does),
+        then :meth:`register_folder` it; a folder never registered is swept away.
         """
-        from tagger.model_folder import new_version_id, save_model_folder
-
-        model_metadata.version = model_metadata.version or new_version_id()
-        target = self._fresh_folder(model_metadata.version)
-        save_model_folder(model, vocab_path, model_metadata, target)
-        return self._register_written(
-            target, summary, decision, expected_serving, job_id, decision_name=None
-        )
+        return self._fresh_folder(version or new_version_id())
 
     def register_folder(
         self,
@@ -416,8 +294,6 @@ class Registry:
 
         It goes into service when nothing is; it keeps its version id when it has one.
         """
-        from tagger.model_folder import new_version_id, read_metadata
-
         source = Path(folder)
         source_metadata = read_metadata(source)  # refuses an incomplete folder
         version = source_metadata.version or new_version_id()
@@ -441,7 +317,7 @@ class Registry:
         if target.exists():
             raise RegistryError(
                 f"{target} already exists: versions are immutable. Give the new model "
-                "another version id (leave ModelMetadata.version empty to get a fresh one)"
+                "another version id (leave no version id to get a fresh one)"
             )
         return target
 
@@ -455,13 +331,11 @@ class Registry:
         *,
         decision_name: str | None,
     ) -> Registration:
-        from tagger.model_folder import read_metadata
-
         try:
             written = read_metadata(folder)  # complete and readable, or ModelFolderError
             if written.version != folder.name:
                 raise RegistryError(
-                    f"{folder / 'model.json'} says version {written.version!r} but the folder "
+                    f"{folder / METADATA_FILE} says version {written.version!r} but the folder "
                     f"is named {folder.name!r}; a version folder is named after its version"
                 )
             row = {
@@ -524,8 +398,6 @@ class Registry:
 
     def promote(self, version: str, *, actor: str = "curator", reason: str = "") -> ModelVersion:
         """Serve ``version`` from the next request on (any registered, complete version)."""
-        from tagger.model_folder import check_model_folder
-
         target = self.get(version)
         check_model_folder(target.folder)
         with self.database.write() as connection:
@@ -585,7 +457,8 @@ class Registry:
         if version is None:
             return None
         if read_pointer_file(self.root) != version:
-            _write_text_atomic(self.pointer_file, version + "\n")
+            self.root.mkdir(parents=True, exist_ok=True)
+            write_bytes_atomic(self.pointer_file, f"{version}\n".encode())
         return version
 
     # -- housekeeping ------------------------------------------------------------------------------
@@ -611,35 +484,10 @@ class Registry:
         return removed
 
 
-def read_pointer_file(root: str | Path) -> str | None:
-    """The version named in ``<root>/current``, or None (for readers without the database)."""
-    try:
-        version = (Path(root) / POINTER_FILE).read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        return None
-    return version or None
-
-
 def serving_folder_from_files(root: str | Path) -> Path | None:
     """``<root>/versions/<current>`` when the pointer file names a complete folder."""
     version = read_pointer_file(root)
     if version is None:
         return None
-    folder = Path(root) / VERSIONS_DIR / version
-    return folder if (folder / "model.json").is_file() else None
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temp_name = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    folder = version_folder(root, version)
+    return folder if (folder / METADATA_FILE).is_file() else None

@@ -1,15 +1,15 @@
 """The training worker: its own OS process that claims jobs and retrains the tagger.
 
 Usage:
-    python -m training.worker [--once] [--max-steps N] [--epochs N] [--data-dir DIR]
+    python -m worker [--once] [--max-steps N] [--epochs N] [--data-dir DIR]
         [--db URL] [--app-data-dir DIR] [--registry DIR] [--encoder ENC]
         [--tolerance POINTS] [--adopt MODEL_DIR | --no-adopt]
 
 ``--data-dir`` is the BC5CDR-disease folder (as for ``training.train``; default
-``$BC5CDR_DIR``); ``--app-data-dir`` is the app's folder with ``corrections.sqlite3``
-and the job logs (default ``$TAGGER_DATA_DIR`` or ``data``); ``--db`` the jobs and
-registry database (default ``$TAGGER_DB_URL`` or ``<app data>/tagger.sqlite3``);
-``--registry`` the model versions folder (default ``$TAGGER_REGISTRY_DIR`` or ``models``).
+``$BC5CDR_DIR``); ``--app-data-dir`` is the app's data folder with the database and
+the job logs (default ``$TAGGER_DATA_DIR`` or ``data``); ``--db`` the database
+(default ``$TAGGER_DB_URL`` or ``<app data>/tagger.sqlite3``); ``--registry`` the model
+versions folder (default ``$TAGGER_REGISTRY_DIR`` or ``models``).
 
 On start the worker takes a per-folder lock (one worker per app data folder on a
 machine; the OS frees it if the worker is killed), marks jobs of dead workers failed,
@@ -18,22 +18,16 @@ or ``models/default``, if it holds a model) as the first version when the regist
 empty, and otherwise queues the first training job when no model exists at all. Then
 it polls for jobs (``--once``: runs at most one and exits).
 
-The app talks to it only through the database. From Python::
-
-    from training.worker import request_retrain, ensure_worker_running
-    result = request_retrain(queue, requested_by="ada")   # refuses while a job runs
-    ensure_worker_running(WorkerSettings())               # spawns one if none is alive
+The app never imports this module: it talks to the worker through the database
+(:class:`curation.Curation`), and starts one with ``Curation.start_worker``.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import logging
-import os
 import signal
-import subprocess
 import sys
 import threading
 import traceback
@@ -41,39 +35,23 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from training.corrections import CorrectionsStore
-from training.db import Database, app_data_dir
-from training.jobs import (
-    STALE_AFTER_S,
-    EnqueueResult,
-    Job,
-    JobQueue,
-    JobSignal,
-    JobStatus,
-    this_worker_id,
-)
-from training.registry import (
-    DEFAULT_REGISTRY_DIR,
-    REGISTRY_DIR_ENV,
-    PromotionPolicy,
-    Registration,
-    Registry,
-)
+from curation.database import app_data_dir
+from curation.jobs import Job, JobQueue, JobSignal, JobStatus
+from curation.promotion import PromotionPolicy
+from curation.registry import Registration, Registry
+from curation.service import LOG_DIR, Curation
+from curation.workers import STALE_AFTER_S, WorkerLockedError, this_worker_id, worker_lock
+from tagger.errors import run_cli
+from tagger.references import METADATA_FILE, model_dir, registry_dir
 
 if TYPE_CHECKING:
     from tagger.encoders import Encoder
-    from training.train import TrainSettings
+    from training.recipes import TrainSettings
 
-MODEL_DIR_ENV = "TAGGER_MODEL_DIR"
-DEFAULT_ADOPT_DIR = Path("models") / "default"
-LOCK_FILE = "worker.lock"
-LOG_DIR = "logs"
-WORKER_LOG = "worker.log"
-JOB_KIND_TRAIN = "train"
-
-logger = logging.getLogger("training.worker")
+PROG = "python -m worker"
+logger = logging.getLogger("worker")
 
 
 @dataclass
@@ -82,19 +60,13 @@ class WorkerSettings:
 
     db_url: str | None = None
     app_data_dir: Path = field(default_factory=app_data_dir)
-    registry_dir: Path = field(
-        default_factory=lambda: Path(
-            os.environ.get(REGISTRY_DIR_ENV, "").strip() or DEFAULT_REGISTRY_DIR
-        )
-    )
+    registry_dir: Path = field(default_factory=registry_dir)
     data_dir: Path | None = None  # BC5CDR-disease; None: $BC5CDR_DIR
     encoder: str | None = None
     max_steps: int | None = None
     epochs: int | None = None
     tolerance: float | None = None
-    adopt_dir: Path | None = field(
-        default_factory=lambda: Path(os.environ.get(MODEL_DIR_ENV, "").strip() or DEFAULT_ADOPT_DIR)
-    )
+    adopt_dir: Path | None = field(default_factory=model_dir)
     poll_s: float = 2.0
     heartbeat_s: float = 5.0
     stale_after_s: float = STALE_AFTER_S
@@ -104,60 +76,14 @@ class WorkerSettings:
     def log_dir(self) -> Path:
         return self.app_data_dir / LOG_DIR
 
-    def open_stores(self) -> tuple[JobQueue, Registry, CorrectionsStore]:
-        database = Database.open(self.db_url, data_dir=self.app_data_dir)
-        policy = (
-            PromotionPolicy(self.tolerance)
-            if self.tolerance is not None
-            else PromotionPolicy.from_env()
+    def open_curation(self) -> Curation:
+        policy = None if self.tolerance is None else PromotionPolicy(self.tolerance)
+        return Curation.open(
+            db_url=self.db_url,
+            data_dir=self.app_data_dir,
+            registry_dir=self.registry_dir,
+            policy=policy,
         )
-        return (
-            JobQueue(database),
-            Registry(database, self.registry_dir, policy),
-            CorrectionsStore.connect(self.db_url, data_dir=self.app_data_dir),
-        )
-
-
-# ---------------------------------------------------------------------------
-# What the app calls
-# ---------------------------------------------------------------------------
-
-
-def request_retrain(
-    queue: JobQueue,
-    *,
-    requested_by: str = "app",
-    start_from: str = "serving",
-    override: bool = False,
-    epochs: int | None = None,
-    max_steps: int | None = None,
-) -> EnqueueResult:
-    """Queue a retrain; ``created`` is False (with the reason) while another job is active.
-
-    A job whose worker died is failed first, so that it does not block the button.
-    """
-    from training.retrain import TrainJobOptions
-
-    queue.reap_stale()
-
-    options = TrainJobOptions(
-        start_from=start_from, override=override, epochs=epochs, max_steps=max_steps
-    )
-    TrainJobOptions.from_json(options.to_json())  # refuse a bad start_from here, not later
-    return queue.enqueue(kind=JOB_KIND_TRAIN, options=options.to_json(), requested_by=requested_by)
-
-
-def ensure_initial_job(queue: JobQueue, registry: Registry) -> EnqueueResult | None:
-    """Queue the first training job (from the encoder) when no model exists at all."""
-    if registry.serving_version() is not None or registry.versions():
-        return None
-    if queue.active_job() is not None:
-        return None
-    return queue.enqueue(
-        kind=JOB_KIND_TRAIN,
-        options={"start_from": "encoder"},
-        requested_by="first start (no model yet)",
-    )
 
 
 def prepare_serving_graph(folder: Path, version: str) -> None:
@@ -176,91 +102,14 @@ def prepare_serving_graph(folder: Path, version: str) -> None:
 
 def adopt_existing_model(registry: Registry, folder: Path | None) -> Registration | None:
     """Make ``folder`` (e.g. ``make model``'s output) the first version of an empty registry."""
-    if folder is None or not (folder / "model.json").is_file() or registry.versions():
+    if folder is None or not (folder / METADATA_FILE).is_file() or registry.versions():
         return None
     return registry.adopt(folder, actor="worker start-up")
-
-
-def worker_alive(queue: JobQueue) -> bool:
-    return bool(queue.live_workers())
-
-
-def ensure_worker_running(
-    settings: WorkerSettings,
-    *,
-    queue: JobQueue | None = None,
-    extra_args: Sequence[str] = (),
-    python: str = sys.executable,
-) -> int | None:
-    """Start ``python -m training.worker`` in the background unless one is alive.
-
-    Returns the new process id, or None when a worker was already seen. Two callers
-    racing here at most start two processes, and the second exits at once: the worker
-    lock admits one per app data folder.
-    """
-    queue = queue or JobQueue(Database.open(settings.db_url, data_dir=settings.app_data_dir))
-    if worker_alive(queue):
-        return None
-    settings.log_dir.mkdir(parents=True, exist_ok=True)
-    command = [python, "-m", "training.worker", *settings_to_args(settings), *extra_args]
-    with open(settings.log_dir / WORKER_LOG, "ab") as log:
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # survives the app's restarts and its Ctrl-C
-        )
-    return process.pid
-
-
-def settings_to_args(settings: WorkerSettings) -> list[str]:
-    args = ["--app-data-dir", str(settings.app_data_dir), "--registry", str(settings.registry_dir)]
-    optional: list[tuple[str, Any]] = [
-        ("--db", settings.db_url),
-        ("--data-dir", settings.data_dir),
-        ("--encoder", settings.encoder),
-        ("--max-steps", settings.max_steps),
-        ("--epochs", settings.epochs),
-        ("--tolerance", settings.tolerance),
-    ]
-    for flag, value in optional:
-        if value is not None:
-            args += [flag, str(value)]
-    args += ["--adopt", str(settings.adopt_dir)] if settings.adopt_dir else ["--no-adopt"]
-    return args
 
 
 # ---------------------------------------------------------------------------
 # The worker
 # ---------------------------------------------------------------------------
-
-
-class WorkerLockedError(RuntimeError):
-    """Another worker already serves this app data folder."""
-
-
-@contextlib.contextmanager
-def worker_lock(folder: Path) -> Iterator[None]:
-    """One worker per app data folder on this machine; the OS releases it on any exit."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / LOCK_FILE
-    handle: IO[str] = open(path, "a+")  # noqa: SIM115 - held for the worker's lifetime
-    try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise WorkerLockedError(
-                f"another worker holds {path}; it already serves {folder}. "
-                "Stop it first, or give this one another --app-data-dir"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{this_worker_id()}\n")
-        handle.flush()
-        yield
-    finally:
-        handle.close()
 
 
 class Worker:
@@ -275,7 +124,11 @@ class Worker:
         worker_id: str | None = None,
     ) -> None:
         self.settings = settings
-        self.queue, self.registry, self.corrections = settings.open_stores()
+        self.curation = settings.open_curation()
+        self.queue = self.curation.queue
+        self.registry = self.curation.registry
+        self.corrections = self.curation.corrections
+        self.roster = self.curation.roster
         self.id = worker_id or this_worker_id()
         self.load_encoder = load_encoder
         self.encoder_settings = encoder_settings
@@ -285,8 +138,9 @@ class Worker:
     @property
     def device(self) -> str:
         if self._device is None:
-            from tagger.device import describe_device
             from training.retrain import visible_gpus
+
+            from tagger.device import describe_device
 
             count = visible_gpus()
             suffix = f" ×{count} (MirroredStrategy)" if count > 1 else ""
@@ -295,7 +149,7 @@ class Worker:
 
     def start(self) -> None:
         """Housekeeping before the first claim."""
-        self.queue.worker_seen(self.id, device=self.device)
+        self.roster.seen(self.id, device=self.device)
         for job in self.queue.reap_stale(stale_after_s=self.settings.stale_after_s):
             logger.warning("marked job %d failed: %s", job.id, job.error)
         for folder in self.registry.sweep():
@@ -306,7 +160,7 @@ class Worker:
             logger.info(
                 "adopted %s as version %s", self.settings.adopt_dir, adopted.version.version
             )
-        queued = ensure_initial_job(self.queue, self.registry)
+        queued = self.curation.ensure_first_job(adopt_dir=self.settings.adopt_dir)
         if queued is not None and queued.created:
             logger.info("no model exists yet: queued the first training job %d", queued.job.id)
 
@@ -316,7 +170,7 @@ class Worker:
         status = 0
         try:
             while not self.stop_event.is_set():
-                self.queue.worker_seen(self.id, device=self.device)
+                self.roster.seen(self.id, device=self.device)
                 self.queue.reap_stale(stale_after_s=self.settings.stale_after_s)
                 job = self.queue.claim(self.id, device=self.device)
                 if job is not None:
@@ -327,12 +181,13 @@ class Worker:
                 if job is None:
                     self.stop_event.wait(self.settings.poll_s)
         finally:
-            self.queue.worker_left(self.id)
+            self.roster.left(self.id)
         return status
 
     def run_job(self, job: Job) -> Job:
         """Run a claimed job to its end; the job row says how it ended."""
-        from training.retrain import WORKER_STOPPING, JobRunner, JobStopped
+        from worker.progress import WORKER_STOPPING, JobStopped
+        from worker.training_job import JobRunner
 
         self.settings.log_dir.mkdir(parents=True, exist_ok=True)
         log_file = self.settings.log_dir / f"job-{job.id}.log"
@@ -440,16 +295,19 @@ def job_log(path: Path) -> Iterator[None]:
     """Copy the worker's and the training code's log records into the job's log file."""
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    target = logging.getLogger("training")
-    level = target.level
-    target.addHandler(handler)
-    if target.getEffectiveLevel() > logging.INFO:
-        target.setLevel(logging.INFO)  # the job log keeps INFO even where stderr does not
+    # The worker's own records and the training code's go to the job's log.
+    targets = [logging.getLogger("worker"), logging.getLogger("training")]
+    levels = [target.level for target in targets]
+    for target in targets:
+        target.addHandler(handler)
+        if target.getEffectiveLevel() > logging.INFO:
+            target.setLevel(logging.INFO)  # the job log keeps INFO even where stderr does not
     try:
         yield
     finally:
-        target.removeHandler(handler)
-        target.setLevel(level)
+        for target, level in zip(targets, levels, strict=True):
+            target.removeHandler(handler)
+            target.setLevel(level)
         handler.close()
 
 
@@ -459,9 +317,7 @@ def job_log(path: Path) -> Iterator[None]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m training.worker", description=__doc__.splitlines()[0]
-    )
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     parser.add_argument("--once", action="store_true", help="run at most one job, then exit")
     parser.add_argument("--max-steps", type=int, help="cap training batches per epoch")
     parser.add_argument("--epochs", type=int, help="override the epochs of every job")
@@ -523,7 +379,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    settings = settings_from_args(args)
+    return run_cli(lambda: _serve(settings_from_args(args), once=args.once), prog=PROG)
+
+
+def _serve(settings: WorkerSettings, *, once: bool) -> int:
     try:
         with worker_lock(settings.app_data_dir):
             worker = Worker(settings)
@@ -541,11 +400,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 worker.queue.database.display_url,
                 settings.registry_dir,
             )
-            return worker.run(once=args.once)
+            return worker.run(once=once)
     except WorkerLockedError as error:
-        print(f"training.worker: {error}", file=sys.stderr)
+        # Not a failure: the folder is served already (the app may have raced `make run`).
+        print(f"{PROG}: {error}", file=sys.stderr)
         return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

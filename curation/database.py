@@ -1,10 +1,11 @@
-"""One database for the training jobs and the model registry, chosen by one URL.
+"""The one curation database, chosen by one URL, migrated to this code's schema on open.
 
-The embedded default is a SQLite file in the app's data folder
-(``<TAGGER_DATA_DIR>/tagger.sqlite3``, WAL mode, a busy timeout). Where curators
-outgrow one machine, set ``TAGGER_DB_URL`` (or ``--db``) to a PostgreSQL URL such
-as ``postgresql+psycopg2://tagger:secret@db.internal/tagger``: the same SQLAlchemy
-Core code runs on both, so nothing else changes.
+The embedded default is one SQLite file in the app's data folder
+(``<TAGGER_DATA_DIR>/tagger.sqlite3``, WAL mode, every commit flushed to disk, a busy
+timeout). Where curators outgrow one machine, set ``TAGGER_DB_URL`` (or ``--db``) to a
+PostgreSQL URL such as ``postgresql+psycopg2://tagger:secret@db.internal/tagger``: the
+same SQLAlchemy Core code runs on both, so nothing else changes. :meth:`Database.open`
+applies the Alembic migrations (:mod:`curation.migrate`) before anything reads a table.
 
 Two kinds of transaction, both short:
 
@@ -21,24 +22,25 @@ Example:
 >>> database.dialect
 'sqlite'
 >>> with database.read() as connection:
-...     connection.exec_driver_sql("SELECT 1").scalar()
-1
+...     connection.exec_driver_sql("SELECT COUNT(*) FROM corrections").scalar()
+0
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, Engine, MetaData, Table, create_engine, event
-from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
-from sqlalchemy.types import TypeDecorator
+
+from tagger.errors import TaggerError
 
 DB_URL_ENV = "TAGGER_DB_URL"
 DATA_DIR_ENV = "TAGGER_DATA_DIR"
@@ -49,32 +51,12 @@ SQLITE_BUSY_TIMEOUT_S = 30.0
 _SCHEMA_LOCK_KEY = 0x7461_6767  # "tagg"
 _WRITE_OPTION = "tagger_write"
 
-metadata = MetaData()
-
-
-class DatabaseError(RuntimeError):
-    """A database URL that cannot be used; the message names the fix."""
+class DatabaseError(TaggerError, RuntimeError):
+    """A database that cannot be used as it is; the message names the fix."""
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """An aware UTC datetime on every database (SQLite drops time zones otherwise)."""
-
-    impl = DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"{value!r} has no time zone; pass an aware datetime (UTC)")
-        return value.astimezone(UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return None if value is None else value.replace(tzinfo=UTC)
 
 
 def app_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -105,8 +87,8 @@ def _configure_sqlite(engine: Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        # NORMAL is safe in WAL mode; a power cut may only lose the last heartbeats.
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        # FULL: a save the curator saw succeed survives a power cut, not just a crash.
+        cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
@@ -149,10 +131,24 @@ class Database:
 
     @classmethod
     def open(
-        cls, url: str | None = None, *, data_dir: str | os.PathLike[str] | None = None
+        cls,
+        url: str | None = None,
+        *,
+        data_dir: str | os.PathLike[str] | None = None,
+        migrate: bool = True,
     ) -> Database:
+        """Connect and bring the schema to this code's version (``migrate=False``: as is).
+
+        An installation of the two-file layout (``corrections.sqlite3`` beside the jobs
+        database) has its corrections moved in here, all of them, on first open.
+        """
         resolved = resolve_database_url(url, data_dir)
-        return cls(_make_engine(resolved), resolved)
+        database = cls(_make_engine(resolved), resolved)
+        if migrate:
+            from curation.migrate import upgrade
+
+            upgrade(database, legacy_dir=app_data_dir(data_dir))
+        return database
 
     @property
     def dialect(self) -> str:
@@ -176,14 +172,15 @@ class Database:
         with self.engine.connect() as connection, connection.begin():
             yield connection
 
-    def create_tables(self, tables: Sequence[Table]) -> None:
-        """Create missing tables; safe when several processes start at once."""
+    @contextmanager
+    def schema_lock(self) -> Iterator[Connection]:
+        """A write transaction that also holds the schema lock: migrations take turns."""
         with self.write() as connection:
             if self.dialect == "postgresql":
-                # Two processes' CREATE TABLE IF NOT EXISTS can still collide on
-                # PostgreSQL's catalog; the advisory lock makes them take turns.
+                # On SQLite BEGIN IMMEDIATE already serialises; PostgreSQL needs a lock
+                # so that two processes starting at once never both create a table.
                 connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK_KEY})")
-            metadata.create_all(connection, tables=list(tables), checkfirst=True)
+            yield connection
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -22,55 +22,40 @@ Guarantees, enforced by the database rather than by hope:
 Example:
 
 >>> import tempfile
->>> from training.db import Database
+>>> from curation.database import Database
 >>> queue = JobQueue(Database.open(data_dir=tempfile.mkdtemp()))
 >>> first = queue.enqueue(options={"start_from": "serving"}, requested_by="ada")
 >>> second = queue.enqueue(requested_by="bob")
 >>> first.created, second.created, second.job.id == first.job.id
 (True, False, True)
->>> queue.claim("host:1", device="CPU").status
+>>> str(queue.claim("host:1", device="CPU").status)
 'running'
+>>> try:
+...     TrainJobOptions.from_json({"start_from": "yesterday"})
+... except JobOptionsError as error:
+...     print(error)
+job options: start_from='yesterday' is unknown. Fix: use serving or encoder.
 """
 
 from __future__ import annotations
 
-import os
-import socket
+import dataclasses
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    Boolean,
-    CheckConstraint,
-    Column,
-    Float,
-    ForeignKey,
-    Integer,
-    String,
-    Table,
-    Text,
-    delete,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
-from training.db import Database, UtcDateTime, metadata, utc_now
-
-if TYPE_CHECKING:
-    from training.corrections import CorrectionsStore
-    from training.registry import Registry
+from curation.database import Database, utc_now
+from curation.schema import job_losses_table, jobs_table
+from curation.workers import STALE_AFTER_S, worker_process_gone
+from tagger.errors import TaggerError
 
 Clock = Callable[[], datetime]
-STALE_AFTER_S = 60.0
-WORKER_SEEN_WITHIN_S = 30.0
 MAX_ERROR_CHARS = 8000
 
 
@@ -94,66 +79,60 @@ class JobSignal(StrEnum):
     LOST = "lost"  # the job is no longer ours (reaped as stale): stop, write nothing
 
 
-class JobNotFoundError(LookupError):
+class JobNotFoundError(TaggerError, LookupError):
     """No job has the id asked for."""
 
 
-_STATUS_LIST = ", ".join(f"'{status}'" for status in JobStatus)
-_ACTIVE_LIST = ", ".join(f"'{status}'" for status in ACTIVE_STATUSES)
+class JobOptionsError(TaggerError, ValueError):
+    """A job's options that the worker cannot run; the message names the fix."""
 
-jobs_table = Table(
-    "jobs",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("kind", String(32), nullable=False),
-    Column("status", String(16), nullable=False),
-    # 1 while queued or running, NULL after: unique, so at most one active job exists.
-    Column("active", Integer, unique=True, nullable=True),
-    Column("options", JSON, nullable=False),
-    Column("requested_by", String(200), nullable=False),
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("started_at", UtcDateTime),
-    Column("finished_at", UtcDateTime),
-    Column("heartbeat_at", UtcDateTime),
-    Column("worker", String(200)),
-    Column("device", String(200)),
-    Column("progress", JSON),
-    Column("cancel_requested", Boolean, nullable=False, default=False),
-    Column("error", Text),
-    Column("message", Text),
-    Column("log_file", Text),
-    Column("model_version", String(64)),
-    Column("correction_ids", JSON),
-    CheckConstraint(f"status IN ({_STATUS_LIST})", name="jobs_known_status"),
-    CheckConstraint(
-        f"(status IN ({_ACTIVE_LIST}) AND active = 1) "
-        f"OR (status NOT IN ({_ACTIVE_LIST}) AND active IS NULL)",
-        name="jobs_active_matches_status",
-    ),
-    sqlite_autoincrement=True,  # ids of deleted jobs never come back
-)
 
-job_losses_table = Table(
-    "job_losses",
-    metadata,
-    Column("job_id", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
-    Column("step", Integer, primary_key=True),
-    Column("epoch", Integer, nullable=False),
-    Column("loss", Float, nullable=False),
-)
+JOB_KIND_TRAIN = "train"
+START_FROM_SERVING = "serving"
+START_FROM_ENCODER = "encoder"
+START_POINTS = (START_FROM_SERVING, START_FROM_ENCODER)
 
-workers_table = Table(
-    "workers",
-    metadata,
-    Column("id", String(200), primary_key=True),
-    Column("host", String(200), nullable=False),
-    Column("pid", Integer, nullable=False),
-    Column("device", String(200), nullable=False),
-    Column("started_at", UtcDateTime, nullable=False),
-    Column("last_seen", UtcDateTime, nullable=False),
-)
 
-TABLES = (jobs_table, job_losses_table, workers_table)
+@dataclass(frozen=True)
+class TrainJobOptions:
+    """What a curator (or the app) asks of a training job; stored as the job's options.
+
+    Args:
+        start_from: ``serving`` continues from the model in service (the encoder when
+            there is none); ``encoder`` trains from the pretrained encoder.
+        epochs, max_steps, learning_rate: override the recipe's values.
+        encoder: the encoder for a job that starts from one (default: MiniLM).
+        override: retrain although no correction changed.
+    """
+
+    start_from: str = START_FROM_SERVING
+    epochs: int | None = None
+    max_steps: int | None = None
+    learning_rate: float | None = None
+    encoder: str | None = None
+    override: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {key: value for key, value in dataclasses.asdict(self).items() if value is not None}
+
+    @classmethod
+    def from_json(cls, content: dict[str, Any], *, job_id: int | None = None) -> TrainJobOptions:
+        where = f"job {job_id}" if job_id is not None else "job options"
+        unknown = sorted(set(content) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise JobOptionsError(
+                f"unknown option(s) {', '.join(unknown)}",
+                where=where,
+                fix=f"use only {', '.join(cls.__dataclass_fields__)}",
+            )
+        options = cls(**content)
+        if options.start_from not in START_POINTS:
+            raise JobOptionsError(
+                f"start_from={options.start_from!r} is unknown",
+                where=where,
+                fix=f"use {' or '.join(START_POINTS)}",
+            )
+        return options
 
 
 @dataclass(frozen=True)
@@ -243,21 +222,12 @@ class Job:
 
 @dataclass(frozen=True)
 class EnqueueResult:
-    """What :meth:`JobQueue.enqueue` did: ``created`` False means it refused, and why."""
+    """What :meth:`JobQueue.enqueue` did: ``created`` False means it refused, and why
+    (``job`` is then the job in the way, if a job is)."""
 
-    job: Job
+    job: Job | None
     created: bool
     message: str
-
-
-@dataclass(frozen=True)
-class WorkerInfo:
-    id: str
-    host: str
-    pid: int
-    device: str
-    started_at: datetime
-    last_seen: datetime
 
 
 def _job_from_row(row: RowMapping) -> Job:
@@ -284,47 +254,12 @@ def _job_from_row(row: RowMapping) -> Job:
     )
 
 
-def this_worker_id() -> str:
-    """``host:pid``: enough to tell, on this host, whether the process is still alive."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists, it is just not ours
-    stat = Path(f"/proc/{pid}/stat")
-    try:
-        # A killed child its parent has not waited for yet is a zombie: dead all the same.
-        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def worker_process_gone(worker: str | None) -> bool:
-    """True when ``worker`` (``host:pid``) names a process on this host that has ended."""
-    if not worker or ":" not in worker:
-        return False
-    host, _, pid = worker.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False  # another machine's worker: only its heartbeat can tell
-    return not _process_alive(int(pid))
-
-
 class JobQueue:
     """The job table and its transitions; every method is one short transaction."""
 
     def __init__(self, database: Database, *, clock: Clock = utc_now) -> None:
         self.database = database
         self.clock = clock
-        database.create_tables(TABLES)
-
-    @classmethod
-    def open(cls, url: str | None = None, *, data_dir: str | Path | None = None) -> JobQueue:
-        return cls(Database.open(url, data_dir=data_dir))
 
     # -- reading -----------------------------------------------------------------
 
@@ -370,7 +305,7 @@ class JobQueue:
     def enqueue(
         self,
         *,
-        kind: str = "train",
+        kind: str = JOB_KIND_TRAIN,
         options: dict[str, Any] | None = None,
         requested_by: str = "app",
     ) -> EnqueueResult:
@@ -521,7 +456,7 @@ class JobQueue:
     ) -> bool:
         """End a running job; False when it was no longer running (or not ``worker``'s)."""
         if status not in FINAL_STATUSES:
-            raise ValueError(f"finish() takes a final status ({_STATUS_LIST}), not {status!r}")
+            raise ValueError(f"finish() takes a final status, not {status!r}")
         with self.database.write() as connection:
             return self._finish(
                 connection,
@@ -591,56 +526,6 @@ class JobQueue:
                 reaped.append(self._get(connection, job.id))
         return reaped
 
-    # -- workers -----------------------------------------------------------------------
-
-    def worker_seen(self, worker: str, *, device: str) -> None:
-        """Record that ``worker`` is alive (call it on start and while polling)."""
-        now = self.clock()
-        host, _, pid = worker.rpartition(":")
-        with self.database.write() as connection:
-            updated = connection.execute(
-                update(workers_table)
-                .where(workers_table.c.id == worker)
-                .values(last_seen=now, device=device)
-            ).rowcount
-            if not updated:
-                connection.execute(
-                    insert(workers_table).values(
-                        id=worker,
-                        host=host,
-                        pid=int(pid) if pid.isdigit() else 0,
-                        device=device,
-                        started_at=now,
-                        last_seen=now,
-                    )
-                )
-
-    def worker_left(self, worker: str) -> None:
-        with self.database.write() as connection:
-            connection.execute(delete(workers_table).where(workers_table.c.id == worker))
-
-    def live_workers(
-        self,
-        *,
-        within_s: float = WORKER_SEEN_WITHIN_S,
-        is_gone: Callable[[str | None], bool] = worker_process_gone,
-    ) -> list[WorkerInfo]:
-        """Workers seen in the last ``within_s`` seconds whose process is not known to be
-        gone (a ``kill -9`` says no goodbye), most recent first."""
-        cutoff = self.clock() - timedelta(seconds=within_s)
-        query = (
-            select(workers_table)
-            .where(workers_table.c.last_seen >= cutoff)
-            .order_by(workers_table.c.last_seen.desc())
-        )
-        with self.database.read() as connection:
-            rows = [row._mapping for row in connection.execute(query)]
-        workers = [
-            WorkerInfo(**{key: row[key] for key in WorkerInfo.__dataclass_fields__}) for row in rows
-        ]
-        return [worker for worker in workers if not is_gone(worker.id)]
-
-
 def _stale_reason(job: Job, cutoff: datetime, is_gone: Callable[[str | None], bool]) -> str | None:
     if is_gone(job.worker):
         return f"The worker {job.worker} ended during the job (killed or crashed)"
@@ -650,55 +535,3 @@ def _stale_reason(job: Job, cutoff: datetime, is_gone: Callable[[str | None], bo
     return None
 
 
-# ---------------------------------------------------------------------------
-# What the Training page asks before it enables Retrain
-# ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RetrainAvailability:
-    """Whether Retrain can be clicked now; ``reason`` says why not (or what it will do)."""
-
-    allowed: bool
-    reason: str
-    active_job: Job | None = None
-    new_corrections: int = 0
-    changed_correction_ids: tuple[int, ...] = field(default=())
-
-
-def retrain_availability(
-    queue: JobQueue,
-    registry: Registry,
-    corrections: CorrectionsStore,
-    *,
-    override: bool = False,
-) -> RetrainAvailability:
-    """Blocked while a job is queued or running; also when no correction changed, unless
-    ``override``. "Changed" compares the current corrections with those the serving
-    version trained on: new ones, re-saved ones and deleted ones all count.
-    """
-    active = queue.active_job()
-    if active is not None:
-        return RetrainAvailability(
-            False, f"A retrain is in progress: {active.describe()}.", active_job=active
-        )
-    serving = registry.serving()
-    current = {correction.id for correction in corrections.current()}
-    used = set(serving.correction_ids) if serving is not None else set()
-    changed = tuple(sorted(current ^ used))
-    new = len(current - used)
-    if serving is None:
-        return RetrainAvailability(True, "No model is in service yet: train the first one.")
-    if changed or override:
-        what = f"{len(changed)} correction(s) changed" if changed else "no correction changed"
-        return RetrainAvailability(
-            True,
-            f"{what} since version {serving.version} was trained.",
-            new_corrections=new,
-            changed_correction_ids=changed,
-        )
-    return RetrainAvailability(
-        False,
-        f"No new corrections since version {serving.version} was trained; "
-        "use the override to retrain anyway.",
-    )

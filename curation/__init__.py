@@ -1,0 +1,67 @@
+"""The curation layer: corrections, jobs, the model registry and worker liveness.
+
+Keras-free and ``training``-free: the app imports this package and ``tagger`` only.
+Everything lives in one database (:mod:`curation.database`: SQLite by default,
+PostgreSQL through ``TAGGER_DB_URL``), migrated on open by Alembic
+(:mod:`curation.migrate`). :class:`Curation` is the API the app uses.
+
+=====================  ==========================================================
+module                 what
+=====================  ==========================================================
+``database``           the engine, transactions, URL and data-folder settings
+``schema``             every table (Alembic's target metadata)
+``migrate``            schema upgrades and the two-file layout's import
+``corrections``        corrected sentences, validated, with their history
+``jobs``               the training job queue and a job's options and progress
+``registry``           model versions and the pointer to the one in service
+``promotion``          when a new version goes into service on its own
+``workers``            worker liveness: lock file, roster, heartbeats
+``service``            :class:`Curation`, the small API over all of them
+=====================  ==========================================================
+"""
+
+from __future__ import annotations
+
+from curation.corrections import (
+    Correction,
+    CorrectionFilter,
+    CorrectionNotFoundError,
+    CorrectionsStore,
+    InvalidCorrectionError,
+    SaveResult,
+    file_source,
+    text_source,
+)
+from curation.database import Database, DatabaseError
+from curation.jobs import Job, JobNotFoundError, JobQueue, JobStatus, Progress, TrainJobOptions
+from curation.promotion import PromotionDecision, PromotionPolicy
+from curation.registry import ModelVersion, Registry, RegistryError, ServingEvent
+from curation.service import CorrectionChanges, Curation, RetrainAvailability
+
+__all__ = [
+    "Correction",
+    "CorrectionChanges",
+    "CorrectionFilter",
+    "CorrectionNotFoundError",
+    "CorrectionsStore",
+    "Curation",
+    "Database",
+    "DatabaseError",
+    "InvalidCorrectionError",
+    "Job",
+    "JobNotFoundError",
+    "JobQueue",
+    "JobStatus",
+    "ModelVersion",
+    "Progress",
+    "PromotionDecision",
+    "PromotionPolicy",
+    "Registry",
+    "RegistryError",
+    "RetrainAvailability",
+    "SaveResult",
+    "ServingEvent",
+    "TrainJobOptions",
+    "file_source",
+    "text_source",
+]
