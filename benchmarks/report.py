@@ -26,6 +26,21 @@ def fmt(value: float | None, digits: int = 2) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def spacy_name(spacy: dict[str, Any]) -> str:
+    """The spaCy baseline's row name, with how its epoch was chosen (on devel)."""
+    recipe = spacy["recipe"]
+    return (
+        "Non-transformer baseline: spaCy CNN NER from scratch "
+        f"(`{recipe['config']}`; best devel epoch {spacy['best_epoch']} of "
+        f"{len(spacy['epochs'])} run, cap {recipe['max_epochs']}, patience "
+        f"{recipe['patience_epochs']})"
+    )
+
+
+def spacy_missing(what: str) -> str:
+    return f"{what}: _not measured yet: run `python -m benchmarks.run_all --steps spacy`_"
+
+
 def epoch_seconds(result: dict[str, Any]) -> list[float]:
     return result.get("epoch_seconds") or [e["seconds"] for e in result.get("epochs", [])]
 
@@ -40,8 +55,13 @@ def accuracy_section(results: Results) -> str:
     if not (peer and parity):
         return lines[0] + MISSING.format(step="peer,parity")
     parity_scores = parity_test(parity)
+    spacy = results.get("spacy")
     rows = [
         ("Peer: HF transformers + PyTorch, MiniLM, its recipe", peer["test"], peer["command"]),
+    ]
+    if spacy:
+        rows.append((spacy_name(spacy), spacy["test"], spacy["command"]))
+    rows += [
         (
             "Ours, the peer's exact recipe (arg-max; a stray `I-` starts nothing, as strict "
             "IOB2 scores the peer)",
@@ -64,6 +84,18 @@ def accuracy_section(results: Results) -> str:
             f"| {name} | {fmt(scores['precision'])} | {fmt(scores['recall'])} | "
             f"{fmt(scores['f1'])} | {scores['n_gold']} | {scores['n_pred']} | `{command}` |"
         )
+    if spacy:
+        curve = ", ".join(fmt(epoch["dev"]["f1"]) for epoch in spacy["epochs"])
+        lines.append(
+            f"\nspaCy baseline: devel F1 by epoch {curve} (strict, the epoch kept is the best "
+            f"of these; test is tagged once, at the end). It emits "
+            f"{spacy['test'].get('n_invalid_i', 'n/a')} `I-` tags after `O` on test. Measured "
+            f"{spacy['measured']} by `python -m benchmarks.run_all --steps spacy "
+            f"--spacy-max-epochs {spacy['recipe']['max_epochs']}` "
+            f"({spacy['wall_seconds']:.0f} s wall), which runs the command in the table."
+        )
+    else:
+        lines.append("\n" + spacy_missing("spaCy CNN baseline"))
     gap = parity_scores["f1"] - peer["test"]["f1"]
     lines.append(
         f"\nParity (ours with the peer's recipe − peer): **{gap:+.2f} F1** "
@@ -206,6 +238,15 @@ def speed_section(results: Results) -> str:
         f"{fmt(peer['words_per_s_file_order'], 0)} | "
         f"{peer['words_per_s_file_order'] / best:.2f} | |"
     )
+    spacy = results.get("spacy")
+    if spacy:
+        inference = spacy["inference"]
+        lines.append(
+            f"| spaCy CNN baseline, file order (`nlp.pipe`, batch "
+            f"{inference['pipe_batch_size']}), its own run | {fmt(spacy['test']['f1'])} | | "
+            f"{fmt(inference['words_per_s_file_order'], 0)} | other run | "
+            f"{fmt(inference['latency_ms_250_words_median'], 1)} ms |"
+        )
     return (
         title
         + "\n".join(lines)
@@ -222,7 +263,23 @@ def speed_section(results: Results) -> str:
             "`Tagger.tag` on raw text (spaCy splitting included); the peer's is a forward "
             "pass on pre-split words. Commands: `python -m benchmarks.run_all --steps "
             f"speed,memory`, which runs `{speed['peer_command']}`.\n\n"
+            + spacy_speed_note(results.get("spacy"))
         )
+    )
+
+
+def spacy_speed_note(spacy: dict[str, Any] | None) -> str:
+    if not spacy:
+        return spacy_missing("spaCy CNN baseline speed") + "\n\n"
+    inference = spacy["inference"]
+    return (
+        "The spaCy row is measured at the end of its own training run (`--steps spacy`, "
+        f"{spacy['measured']}), not next to the rows above, so it has no ratio: compare it "
+        f"only roughly. Its thread cap is the same ({spacy['recipe']['threads']} threads, "
+        "`--threads`); that pass kept "
+        f"{fmt(inference.get('cores_busy'), 2)} cores busy (CPU ÷ wall seconds). Its latency, "
+        f"like the peer's, is a forward pass on {inference['latency_text_words']} pre-split "
+        "words.\n\n"
     )
 
 
@@ -239,6 +296,13 @@ def training_time_section(results: Results) -> str:
         f"| ours, peer recipe (no context) | {mean_epoch_seconds(parity):.0f} | "
         f"**{mean_epoch_seconds(parity) / peer_epoch:.2f}** |",
     ]
+    spacy = results.get("spacy")
+    if spacy:
+        spacy_epoch = mean_epoch_seconds(spacy)
+        lines.append(
+            f"| spaCy CNN baseline (from scratch; its own run) | {spacy_epoch:.0f} | "
+            f"{spacy_epoch / peer_epoch:.2f} |"
+        )
     if default and default["training"].get("history"):
         default_epoch = statistics.mean(e["seconds"] for e in default["training"]["history"])
         lines.append(
@@ -272,9 +336,8 @@ def retrain_section(results: Results) -> str:
     ]
     for name in ("corrected_200", "rest_of_devel", "test"):
         before, after = retrain["before"][name]["f1"], retrain["after"][name]["f1"]
-        lines.append(
-            f"| {name.replace('_', ' ')} | {before:.2f} | {after:.2f} | {after - before:+.2f} |"
-        )
+        change = "n/a" if before is None or after is None else f"{after - before:+.2f}"
+        lines.append(f"| {name.replace('_', ' ')} | {fmt(before)} | {fmt(after)} | {change} |")
     return title + "\n".join(lines) + "\n\n"
 
 

@@ -2,6 +2,7 @@
 
 Usage:
     python -m benchmarks.run_all [--data-dir DIR] [--steps peer,parity,nocontext,default,speed]
+    python -m benchmarks.run_all --steps spacy [--spacy-max-epochs N]
     python -m benchmarks.run_all --render-only
 
 Each step writes `benchmarks/results/<step>.json`; the tables are rendered from those files
@@ -162,6 +163,36 @@ def step_peer(args: argparse.Namespace) -> None:
     seconds = run_logged(command)
     save(
         "peer",
+        {
+            "command": display_command(command),
+            "wall_seconds": round(seconds, 1),
+            **json.loads(out.read_text(encoding="utf-8")),
+        },
+    )
+
+
+def step_spacy(args: argparse.Namespace) -> None:
+    """The non-transformer baseline: spaCy's CNN NER from scratch, in this .venv.
+
+    Trained on train, its epoch picked on devel, tagged once on test; timed with the same
+    thread cap (`--threads`) as the peer. `--spacy-max-epochs` caps training for time.
+    """
+    out = RESULTS / "spacy_raw.json"
+    command = [
+        sys.executable,
+        "benchmarks/spacy_cnn.py",
+        "--data-dir",
+        str(args.data_dir),
+        "--threads",
+        str(args.threads),
+        "--max-epochs",
+        str(args.spacy_max_epochs),
+        "--out",
+        str(out),
+    ]
+    seconds = run_logged(command)
+    save(
+        "spacy",
         {
             "command": display_command(command),
             "wall_seconds": round(seconds, 1),
@@ -484,6 +515,7 @@ def step_retrain(args: argparse.Namespace, n_corrections: int = 200) -> None:
 
 STEPS: dict[str, Callable[[argparse.Namespace], None]] = {
     "peer": step_peer,
+    "spacy": step_spacy,
     "parity": step_parity,
     "chunked": step_chunked,
     "nocontext": step_nocontext,
@@ -514,6 +546,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--steps", default=",".join(STEPS))
     parser.add_argument("--default-model", default=str(MODELS / "default"))
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--spacy-max-epochs",
+        type=int,
+        default=30,
+        help="cap on the spaCy baseline's epochs (devel still picks the best of them)",
+    )
     parser.add_argument("--render-only", action="store_true")
     args = parser.parse_args(argv)
     if args.data_dir is not None:

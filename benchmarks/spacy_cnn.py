@@ -5,15 +5,21 @@ writes: a blank English model, a `tok2vec` (hash embeddings of NORM/PREFIX/SUFFI
 a 4-layer maxout CNN, width 96, no pretrained vectors) shared with a transition-based `ner`.
 Its training settings come from the same config (Adam 0.001 with L2 0.01 and gradient
 clipping 1.0, dropout 0.1, word-count batches compounding from 100 to 1000). The loop is
-written out here so that devel is scored once per epoch with the project's strict IOB2
-seqeval scores (`training.evaluate.entity_scores`): the best-devel-F1 weights are kept and
-training stops after `--patience` epochs without improvement. Words come pre-tokenised from
-the BIO files, so spaCy's tokenizer is bypassed and the scores are per BC5CDR token.
+written out here so that devel is scored once per epoch with the project's one strict IOB2
+seqeval scorer (`tagger.scoring.entity_scores`): the best-devel-F1 weights are kept and
+training stops after `--patience` epochs without improvement, or after `--max-epochs`. Only
+devel picks anything; test is tagged once, at the end. Words come pre-tokenised from the BIO
+files, so spaCy's tokenizer is bypassed and the scores are per BC5CDR token.
 
-Runs in the project's .venv (spaCy is a runtime dependency). Example:
+`--threads N` caps the BLAS/OpenMP thread pools (set before numpy loads), as the speed
+benchmark caps ours and the peer's; the inference record also says how many cores the pass
+actually kept busy (CPU seconds / wall seconds).
 
-    .venv/bin/python benchmarks/spacy_cnn.py --data-dir "$BC5CDR_DIR" \\
-        --out benchmarks/results/spacy_cnn.json
+Runs in the project's .venv (spaCy is a runtime dependency). `python -m benchmarks.run_all
+--steps spacy` runs it and stores the result as `benchmarks/results/spacy.json`; by hand:
+
+    .venv/bin/python benchmarks/spacy_cnn.py --data-dir "$BC5CDR_DIR" --threads 2 \\
+        --out /tmp/spacy_cnn.json
 
 A quick smoke run:
 
@@ -37,11 +43,30 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-# `tagger` and `training` live at the repo root, which is not on sys.path when this file is
-# run as a script.
+# `tagger` lives at the repo root, which is not on sys.path when this file is run as a script.
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
+
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+)
+
+
+def limit_threads(threads: int | None) -> None:
+    """Cap the BLAS/OpenMP pools; only effective before numpy is first imported."""
+    if threads is not None:
+        for variable in THREAD_VARIABLES:
+            os.environ[variable] = str(threads)
+
+
+if __name__ == "__main__":  # --threads must act before spaCy imports numpy
+    _early = argparse.ArgumentParser(add_help=False)
+    _early.add_argument("--threads", type=int, default=None)
+    limit_threads(_early.parse_known_args()[0].threads)
 
 import spacy  # noqa: E402
 from spacy.cli.init_config import init_config  # noqa: E402
@@ -52,7 +77,7 @@ from spacy.util import fix_random_seed, load_model_from_config, registry  # noqa
 from thinc.api import Config  # noqa: E402
 
 from tagger.bio import OUTSIDE, Sentence, read_bio, repair_bio  # noqa: E402
-from training.evaluate import entity_scores  # noqa: E402
+from tagger.scoring import best_f1_key, entity_scores, format_score  # noqa: E402
 
 SPLIT_FILES = {"train": "train.tsv", "devel": "devel.tsv", "test": "test.tsv"}
 LATENCY_TEXT_WORDS = 250
@@ -83,6 +108,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--patience", type=int, default=3, help="epochs without a better devel F1 before stopping"
     )
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="cap BLAS/OpenMP threads (sets OMP/OPENBLAS/MKL/BLIS_NUM_THREADS; default: leave)",
+    )
     parser.add_argument("--max-train-sentences", type=int, default=None, help="smoke runs")
     parser.add_argument(
         "--max-eval-sentences", type=int, default=None, help="smoke runs: devel and test"
@@ -176,7 +207,7 @@ def train_keep_best(
     training = registry.resolve(config["training"], validate=False)
     optimizer = training["optimizer"]
     history: list[dict[str, Any]] = []
-    best_f1, best_epoch, best_bytes = -1.0, 0, nlp.to_bytes()
+    best_f1, best_epoch, best_bytes = float("-inf"), 0, nlp.to_bytes()
     for epoch in range(1, args.max_epochs + 1):
         seconds, loss = train_epoch(nlp, examples, training, args.seed + epoch)
         eval_start = time.perf_counter()
@@ -192,9 +223,9 @@ def train_keep_best(
                 "dev": dev,
             }
         )
-        log(f"epoch {epoch}: {seconds:.1f}s loss {loss:.1f} devel F1 {dev['f1']:.2f}")
-        if dev["f1"] > best_f1:
-            best_f1, best_epoch = dev["f1"], epoch
+        log(f"epoch {epoch}: {seconds:.1f}s loss {loss:.1f} devel F1 {format_score(dev['f1'])}")
+        if best_epoch == 0 or best_f1_key(dev) > best_f1:  # an undefined F1 ranks lowest
+            best_f1, best_epoch = best_f1_key(dev), epoch
             with nlp.use_params(optimizer.averages):
                 best_bytes = nlp.to_bytes()
         elif epoch - best_epoch >= args.patience:
@@ -213,10 +244,12 @@ def measure_inference(nlp: Language, test: Sequence[Sentence]) -> dict[str, Any]
     """Words/s over the test set (file order, default batching) and 250-word latency."""
     texts = [s.words for s in test]
     tag_all(nlp, texts[:32])  # warm-up
-    start = time.perf_counter()
+    cpu_start, start = time.process_time(), time.perf_counter()
     tag_all(nlp, texts)
+    wall = time.perf_counter() - start
+    cpu = time.process_time() - cpu_start
     n_words = sum(len(words) for words in texts)
-    throughput = n_words / (time.perf_counter() - start)
+    throughput = n_words / wall
     text: list[Sequence[str]] = []
     for words in texts:
         text.append(words)
@@ -230,6 +263,8 @@ def measure_inference(nlp: Language, test: Sequence[Sentence]) -> dict[str, Any]
         timings.append((time.perf_counter() - start) * 1000)
     return {
         "words_per_s_file_order": throughput,
+        "cores_busy": round(cpu / wall, 2),  # CPU seconds / wall seconds of the pass above
+        "thread_limits": {v: os.environ.get(v) for v in THREAD_VARIABLES},
         "pipe_batch_size": nlp.batch_size,
         "latency_ms_250_words_median": statistics.median(timings),
         "latency_text_words": sum(len(words) for words in text),
@@ -261,7 +296,8 @@ def recipe(args: argparse.Namespace, config: Config) -> dict[str, Any]:
         "seed": args.seed,
         "max_train_sentences": args.max_train_sentences,
         "max_eval_sentences": args.max_eval_sentences,
-        "metric": "seqeval strict IOB2, micro, percent (training.evaluate.entity_scores)",
+        "threads": args.threads,
+        "metric": "seqeval strict IOB2, micro, percent (tagger.scoring.entity_scores)",
     }
 
 
