@@ -1,8 +1,11 @@
 """Disease-mention tagging with a fine-tuned BERT token classifier.
 
-Example:
+Example (``tiny_model_dir`` stands for a model folder such as ``models/default``):
     >>> from tagger import Tagger
-    >>> spans = Tagger.load("models/default").tag("Cocaine-induced seizures.")  # doctest: +SKIP
+    >>> text = "Cocaine-induced seizures."
+    >>> spans = Tagger.load(tiny_model_dir).tag(text)
+    >>> all(span.text == text[span.start : span.end] for span in spans)
+    True
 
 The heavy modules (Keras, TensorFlow) load on first use, so `tagger.bio` stays importable
 in environments without them.

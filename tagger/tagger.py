@@ -1,10 +1,33 @@
 """The `Tagger` API: load a trained model folder, tag raw text or pre-split words.
 
-Example:
-    >>> tagger = Tagger.load("models/default")  # doctest: +SKIP
-    >>> for span in tagger.tag("Cocaine-induced seizures in two patients."):  # doctest: +SKIP
-    ...     print(span.start, span.end, span.text, span.label, round(span.score, 2))
-    16 24 seizures Disease 0.98
+Example (the folder is usually ``models/default``; here it is ``tiny_model_dir``, a tiny
+model trained in seconds, so the example shows the form of the answers, not which words
+the model marks):
+    >>> tagger = Tagger.load(tiny_model_dir)
+    >>> tagger.labels
+    ['O', 'B-Disease', 'I-Disease']
+    >>> text = "Cocaine-induced seizures in two patients. No fever was seen."
+
+`analyze` splits the text into sentences and words and labels every word in IOB2:
+    >>> sentences = tagger.analyze(text)
+    >>> for sentence in sentences:
+    ...     print(sentence.words, len(sentence.labels), len(sentence.scores))
+    ('Cocaine', '-', 'induced', 'seizures', 'in', 'two', 'patients', '.') 8 8
+    ('No', 'fever', 'was', 'seen', '.') 5 5
+
+`tag` gives one span per mention (each starts at a B- label), with character offsets:
+    >>> spans = tagger.tag(text)
+    >>> len(spans) == sum(label.startswith("B-") for s in sentences for label in s.labels)
+    True
+    >>> all(span.text == text[span.start : span.end] for span in spans)
+    True
+    >>> {span.label for span in spans} <= {"Disease"}, all(0 <= span.score <= 1 for span in spans)
+    (True, True)
+
+`tag_words` labels words split beforehand:
+    >>> labels, scores = tagger.tag_words([["Cocaine", "-", "induced", "seizures", "."]])[0]
+    >>> len(labels), len(scores), set(labels) <= set(tagger.labels)
+    (5, 5, True)
 """
 
 from __future__ import annotations
