@@ -23,8 +23,6 @@ Example:
 
 from __future__ import annotations
 
-from tagger.errors import TaggerError
-
 import os
 import re
 import tempfile
@@ -32,6 +30,8 @@ import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from tagger.errors import TaggerError
 
 ENTITY_TYPE = "Disease"
 
@@ -81,19 +81,26 @@ class BioFormatError(TaggerError, ValueError):
 
     ``str(error)`` reads ``"source:line: message. how to fix"``; ``line`` is None
     when the problem concerns the whole file (for example an empty file).
+
+    >>> str(BioFormatError("train.tsv", 3, "unknown label 'X'", "Use O, B-Disease or I-Disease"))
+    "train.tsv:3: unknown label 'X'. Use O, B-Disease or I-Disease"
     """
 
     def __init__(self, source: str, line: int | None, message: str, fix: str) -> None:
         self.source = source
         self.line = line
-        self.message = message
-        self.fix = fix
         where = f"{source}:{line}" if line is not None else source
-        super().__init__(f"{where}: {message}. {fix}")
+        super().__init__(message, where=where, fix=fix)
+
+    @property
+    def message(self) -> str:
+        # The fixes here are whole sentences ("Re-save the file as UTF-8 ..."), so they
+        # follow the problem as they are, without TaggerError's "Fix:".
+        return f"{self.where}: {self.what}. {self.fix}"
 
     def __reduce__(self) -> tuple[type[BioFormatError], tuple[str, int | None, str, str]]:
         # The custom __init__ signature would otherwise break pickling (multiprocessing).
-        return (type(self), (self.source, self.line, self.message, self.fix))
+        return (type(self), (self.source, self.line, self.what, self.fix or ""))
 
 
 class BioRepairWarning(UserWarning):

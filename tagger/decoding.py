@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tagger.errors import TaggerError
+
 Decoder = Callable[[np.ndarray, Sequence[str]], np.ndarray]
 
 
@@ -87,11 +89,29 @@ DECODERS: dict[str, Decoder] = {
 }
 
 
+class DecoderError(TaggerError, ValueError):
+    """A decoder name that is not one of :data:`DECODERS`."""
+
+
 def get_decoder(name: str) -> Decoder:
+    """The decoder called `name`.
+
+    >>> get_decoder("viterbi") is viterbi_decode
+    True
+    >>> try:
+    ...     get_decoder("beam")
+    ... except DecoderError as error:
+    ...     print(error)
+    unknown decoder 'beam'. Fix: use --decoder argmax, argmax-drop or viterbi.
+    """
     try:
         return DECODERS[name]
     except KeyError:
-        raise ValueError(f"unknown decoder {name!r}: choose one of {sorted(DECODERS)}") from None
+        choices = sorted(DECODERS)
+        raise DecoderError(
+            f"unknown decoder {name!r}",
+            fix=f"use --decoder {', '.join(choices[:-1])} or {choices[-1]}",
+        ) from None
 
 
 @dataclass(frozen=True)

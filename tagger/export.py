@@ -1,7 +1,11 @@
 """Export a model folder as a TensorFlow SavedModel for TensorFlow Serving.
 
 Usage:
-    python -m tagger.export --model models/versions/<version> --out exports/disease-tagger/1
+    python -m tagger.export [--model MODEL] --out exports/disease-tagger/1
+
+``--model`` is a model folder, a version id in the registry or ``current``; without it,
+the version in service (the registry folder is ``$TAGGER_REGISTRY_DIR``, default
+``models``).
 
 TensorFlow Serving expects ``<model base path>/<numeric version>/``, hence the ``/1``.
 The SavedModel's default signature (``serving_default``, also callable as ``serve``)
@@ -28,9 +32,6 @@ Serve it with ``tensorflow_model_server --rest_api_port=8501 --model_name=tagger
 
 from __future__ import annotations
 
-from tagger.errors import TaggerError
-
-import argparse
 import os
 import shutil
 import sys
@@ -41,7 +42,10 @@ from typing import Any
 
 import keras
 
-from tagger.model_folder import METADATA_FILE, VOCAB_FILE, ModelFolderError, load_model_folder
+from tagger.cli import ArgumentParser, add_model_argument
+from tagger.errors import TaggerError, run_cli
+from tagger.model_folder import METADATA_FILE, VOCAB_FILE, load_model_folder
+from tagger.references import resolve_model
 
 EXTRA_ASSETS_DIR = "assets.extra"
 INPUT_NAMES = ("token_ids", "segment_ids", "padding_mask")
@@ -55,7 +59,8 @@ def _require_tensorflow_backend() -> None:
     if keras.backend.backend() != "tensorflow":
         raise ExportError(
             f"a TensorFlow SavedModel needs the TensorFlow backend, but Keras runs on "
-            f"{keras.backend.backend()!r}; run with KERAS_BACKEND=tensorflow"
+            f"{keras.backend.backend()!r}",
+            fix="run with KERAS_BACKEND=tensorflow",
         )
 
 
@@ -81,12 +86,21 @@ def serving_function(model: keras.Model) -> Any:
 
 
 def export_saved_model(model_dir: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
-    """Write the SavedModel to ``out`` (replaced if it exists), atomically."""
+    """Write the SavedModel to ``out`` (replaced if it exists), atomically.
+
+    ``model_dir`` is a model folder, a registry version id or ``current``.
+    """
     _require_tensorflow_backend()
-    loaded = load_model_folder(model_dir)
+    loaded = load_model_folder(resolve_model(model_dir))
     target = Path(out)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    except OSError as error:
+        raise ExportError(
+            f"cannot write to {target.parent} ({error.strerror or error})",
+            fix="pass --out a folder in a writable place",
+        ) from None
     try:
         archive = keras.export.ExportArchive()
         archive.track(loaded.model)
@@ -105,26 +119,29 @@ def export_saved_model(model_dir: str | os.PathLike[str], out: str | os.PathLike
     return target
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m tagger.export", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument("--model", required=True, help="model folder (model.json inside)")
+PROG = "python -m tagger.export"
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    add_model_argument(parser)
     parser.add_argument(
         "--out", required=True, help="SavedModel folder to write, e.g. exports/tagger/1"
     )
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def run(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        folder = export_saved_model(args.model, args.out)
-    except (ModelFolderError, ExportError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(f"exported {args.model} to {folder} (signature serving_default)", file=sys.stderr)
+    model = resolve_model(args.model)
+    folder = export_saved_model(model, args.out)
+    print(f"exported {model} to {folder} (signature serving_default)", file=sys.stderr)
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Exit status 0, or 2 after one `python -m tagger.export: error: ...` line on stderr."""
+    return run_cli(lambda: run(argv), prog=PROG)
 
 
 if __name__ == "__main__":

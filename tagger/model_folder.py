@@ -12,8 +12,6 @@ filled in, so no encoder download or package is needed to serve a trained model.
 
 from __future__ import annotations
 
-from tagger.errors import TaggerError
-
 import json
 import os
 import platform
@@ -26,6 +24,7 @@ from importlib import metadata as package_metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tagger.errors import TaggerError
 from tagger.tokenization import VocabularyError, WordPieceEncoder
 from tagger.windows import WindowSettings
 
@@ -161,22 +160,26 @@ def read_metadata(folder: str | Path) -> ModelMetadata:
     # ValueError covers bad JSON, bad UTF-8 and impossible window settings; AttributeError
     # a JSON document that is not an object.
     except (ValueError, KeyError, TypeError, AttributeError) as error:
+        reason = error.what if isinstance(error, TaggerError) else error
         raise ModelFolderError(
-            f"{folder / METADATA_FILE} is corrupt ({error}); retrain or restore the folder"
+            f"{folder / METADATA_FILE} is corrupt ({reason})", fix="retrain or restore the folder"
         ) from None
 
 
 def check_model_folder(folder: Path) -> None:
     if not folder.is_dir():
         raise ModelFolderError(
-            f"{folder}: no model folder here; train one with "
-            f"`python -m training.train --out {folder}`"
+            "no model folder here",
+            where=str(folder),
+            fix=f"train one with `python -m training.train --out {folder}`, or pass --model "
+            "with a model folder, a version id or `current`",
         )
     missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
     if missing:
         raise ModelFolderError(
-            f"{folder}: incomplete model folder, missing {', '.join(missing)}; "
-            "it was not fully written: retrain or restore it"
+            f"incomplete model folder, missing {', '.join(missing)}; it was not fully written",
+            where=str(folder),
+            fix="retrain or restore it",
         )
 
 
@@ -194,7 +197,12 @@ def load_model_folder(folder: str | Path, *, precision: str = "float32") -> Load
     from tagger.model import build_token_classifier
 
     if precision not in PRECISIONS:
-        raise ValueError(f"precision {precision!r}: choose one of {sorted(PRECISIONS)}")
+        from tagger.runtimes import RuntimeSetupError
+
+        raise RuntimeSetupError(
+            f"Keras has no {precision} precision",
+            fix=f"use --runtime keras with --precision {', '.join(PRECISIONS)}",
+        )
     folder = Path(folder)
     metadata = read_metadata(folder)
     try:

@@ -18,13 +18,13 @@ Example:
 
 from __future__ import annotations
 
-from tagger.errors import TaggerError
-
 import math
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+
+from tagger.errors import TaggerError
 
 OPSET = 20  # Gelu with approximate="tanh" arrived in opset 20
 INPUT_NAMES = ("token_ids", "segment_ids", "padding_mask")

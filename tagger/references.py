@@ -35,6 +35,10 @@ from tagger.errors import TaggerError
 
 REGISTRY_DIR_ENV = "TAGGER_REGISTRY_DIR"
 DEFAULT_REGISTRY_DIR = Path("models")
+# A model folder outside the registry (`make model` writes it): served while the registry
+# is empty, and adopted by the worker as the first version.
+MODEL_DIR_ENV = "TAGGER_MODEL_DIR"
+DEFAULT_MODEL_DIR = Path("models") / "default"
 VERSIONS_DIR = "versions"
 POINTER_FILE = "current"
 CURRENT = "current"
@@ -51,6 +55,12 @@ def registry_dir(
         return Path(folder)
     env = os.environ if environ is None else environ
     return Path(env.get(REGISTRY_DIR_ENV, "").strip() or DEFAULT_REGISTRY_DIR)
+
+
+def model_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """The folder of ``$TAGGER_MODEL_DIR``, default ``models/default``."""
+    env = os.environ if environ is None else environ
+    return Path(env.get(MODEL_DIR_ENV, "").strip() or DEFAULT_MODEL_DIR)
 
 
 def read_pointer_file(root: str | os.PathLike[str]) -> str | None:
@@ -73,7 +83,9 @@ def resolve_model(
 
     Args:
         reference: a model folder (a path holding ``model.json``), a version id in the
-            registry, ``current`` (the version in service), or None for ``current``.
+            registry, ``current`` (the version in service), or None for ``current``. A
+            folder wins over a version of the same name; an existing folder without
+            ``model.json`` is returned as it is, so that loading it names what is missing.
         registry_dir: the registry folder; default ``$TAGGER_REGISTRY_DIR`` or ``models``.
 
     Raises:
@@ -86,26 +98,39 @@ def resolve_model(
         if version is None:
             raise TaggerError(
                 f"no model is in service: {root / POINTER_FILE} does not exist yet",
-                fix="wait for the first training job (see the app's Training page), run "
-                "`make model`, pass --model with a model folder, or set "
-                f"{REGISTRY_DIR_ENV} to the registry folder the worker writes",
+                fix="pass --model with a model folder (`make model` trains one into "
+                "models/default), wait for the first training job (the app's Training page "
+                f"shows it), or set {REGISTRY_DIR_ENV} to the registry folder the worker "
+                "writes",
             )
         return _checked(version_folder(root, version), f"version {version!r} (in service)")
     path = Path(text)
     if (path / METADATA_FILE).is_file():
         return path
-    if path.name == text and "/" not in text and text not in (".", ".."):
+    could_be_version = _could_be_version(text)
+    if could_be_version:
         candidate = version_folder(root, text)
         if candidate.is_dir():
             return _checked(candidate, f"version {text!r}")
+    if path.is_dir():
+        return path  # an incomplete model folder: loading it names the missing files
     known = _known_versions(root)
-    hint = f" (versions in {root / VERSIONS_DIR}: {', '.join(known)})" if known else ""
+    listed = f"; versions in {root / VERSIONS_DIR}: {', '.join(known)}" if known else ""
+    if could_be_version:
+        what = f"no model {text!r}: no folder {path} and no version {text!r} in the registry "
+        what += f"{root}{listed}"
+    else:
+        what = f"no model folder {path}"
     raise TaggerError(
-        f"model {text!r} is neither a model folder (no {METADATA_FILE} in it) nor a version "
-        f"in the registry {root}{hint}",
-        fix="pass --model with a model folder, a version id, or `current` for the version in "
-        f"service; set {REGISTRY_DIR_ENV} if the registry is elsewhere",
+        what,
+        fix="pass --model with a model folder (train one with `python -m training.train "
+        f"--out {text}`), a version id, or `current` for the version in service; set "
+        f"{REGISTRY_DIR_ENV} if the registry is elsewhere",
     )
+
+
+def _could_be_version(text: str) -> bool:
+    return bool(text) and Path(text).name == text and text not in (".", "..")
 
 
 def _registry_root(folder: str | os.PathLike[str] | None) -> Path:

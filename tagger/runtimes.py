@@ -11,16 +11,27 @@ Both take the inputs of `tagger.windows.pad_batch` and return float32 logits of 
   `~/.cache/disease-tagger`), never into the model folder, and reused; a process that
   loads a cached graph never imports Keras or TensorFlow, which is most of its memory.
 
+`auto` takes ONNX Runtime on a CPU-only machine and Keras where a GPU is visible; given a
+precision only one runtime has, it takes that one. A combination that cannot be served
+is a :class:`RuntimeSetupError` naming those that can (:func:`choose_serving`).
+
 Example:
+    >>> choose_serving("auto", "bfloat16")
+    ('keras', 'bfloat16')
+    >>> choose_serving("keras", None)
+    ('keras', 'float32')
+    >>> choose_serving("keras", "int8")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    tagger.runtimes.RuntimeSetupError: --runtime keras has no int8 precision. Fix: ...
     >>> from tagger.tagger import Tagger  # doctest: +SKIP
     >>> tagger = Tagger.load("models/default", runtime="onnx", precision="int8")  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-from tagger.errors import TaggerError
-
 import argparse
+import importlib.util
 import logging
 import os
 import tempfile
@@ -30,10 +41,18 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from tagger.errors import TaggerError
+
 ONNX_DIR = "onnx"
+KERAS_PRECISIONS = ("float32", "bfloat16", "float16")
 ONNX_PRECISIONS = ("float32", "int8")
+PRECISIONS_BY_RUNTIME = {"keras": KERAS_PRECISIONS, "onnx": ONNX_PRECISIONS}
+ALL_PRECISIONS = ("float32", "bfloat16", "float16", "int8")
+RUNTIME_CHOICES = ("auto", "keras", "onnx")
 DEFAULT_PRECISIONS = {"keras": "float32", "onnx": "int8"}
+RUNTIME_NAMES = {"keras": "Keras", "onnx": "ONNX Runtime"}
 STAMP_KEY = "derived_from"
+SERVING_NOTE_FLAG = "serving_note"  # set on the log record of a serving fallback
 
 
 def default_runtime() -> str:
@@ -44,15 +63,78 @@ def default_runtime() -> str:
     """
     if any(Path(device).exists() for device in ("/dev/nvidiactl", "/dev/nvidia0")):
         return "keras"
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return "keras"
-    return "onnx"
+    return "onnx" if onnx_installed() else "keras"
 
 
 class RuntimeSetupError(TaggerError, ValueError):
-    """A runtime that cannot serve this model as asked; the message names the fix."""
+    """A runtime that cannot serve this model as asked; the message names the fix.
+
+    ``remedy``, where given, is what makes this runtime work (``fix`` may instead offer
+    another runtime); a serving fallback quotes it in its note.
+    """
+
+    def __init__(
+        self,
+        what: str,
+        *,
+        where: str | None = None,
+        fix: str | None = None,
+        remedy: str | None = None,
+    ) -> None:
+        super().__init__(what, where=where, fix=fix)
+        self.remedy = remedy or fix
+
+
+def _or_list(items: tuple[str, ...] | list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} or {items[-1]}"
+
+
+def onnx_installed() -> bool:
+    """Whether ONNX Runtime and onnx (for the graph cache) can be imported; imports neither."""
+    return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnx"))
+
+
+def choose_serving(
+    runtime: str, precision: str | None, *, default: Callable[[], str] | None = None
+) -> tuple[str, str]:
+    """The runtime and precision to serve with, or a :class:`RuntimeSetupError`.
+
+    ``runtime`` is ``auto``, ``keras`` or ``onnx``; ``precision`` None is the runtime's
+    default (float32 on Keras, int8 on ONNX Runtime). ``auto`` with a precision that only
+    one runtime has takes that runtime; otherwise ``default()`` (:func:`default_runtime`)
+    decides.
+    """
+    if runtime not in RUNTIME_CHOICES:
+        raise RuntimeSetupError(
+            f"runtime {runtime!r} is unknown", fix=f"use --runtime {_or_list(RUNTIME_CHOICES)}"
+        )
+    if precision is not None and precision not in ALL_PRECISIONS:
+        raise RuntimeSetupError(
+            f"precision {precision!r} is unknown",
+            fix=f"use --precision {_or_list(ALL_PRECISIONS)}",
+        )
+    chosen = runtime
+    if runtime == "auto":
+        preferred = (default or default_runtime)()
+        offering = [
+            name for name, offered in PRECISIONS_BY_RUNTIME.items() if precision in offered
+        ]
+        chosen = preferred if precision is None or preferred in offering else offering[0]
+    served = precision or DEFAULT_PRECISIONS[chosen]
+    if served not in PRECISIONS_BY_RUNTIME[chosen]:
+        others = [name for name, offered in PRECISIONS_BY_RUNTIME.items() if served in offered]
+        raise RuntimeSetupError(
+            f"--runtime {chosen} has no {served} precision",
+            fix=f"use --runtime {others[0]} --precision {served}, or --runtime {chosen} with "
+            f"--precision {_or_list(PRECISIONS_BY_RUNTIME[chosen])}",
+        )
+    if chosen == "onnx" and not onnx_installed():
+        raise RuntimeSetupError(
+            f"ONNX Runtime is not installed, so {served} on --runtime onnx cannot be served",
+            fix="install onnxruntime and onnx (`pip install -r requirements.txt`), or pass "
+            f"--runtime keras with --precision {_or_list(KERAS_PRECISIONS)}",
+        )
+    return chosen, served
 
 
 class LogitsRuntime(Protocol):
@@ -93,9 +175,11 @@ class OnnxRuntime:
                 str(path), options, providers=["CPUExecutionProvider"]
             )
         except Exception as error:  # onnxruntime raises its own exception types
+            remedy = f"delete {path}; the next load derives it again from the model's weights"
             raise RuntimeSetupError(
-                f"{path} cannot be loaded by ONNX Runtime ({error}); delete it and it is "
-                "written again from the model's weights"
+                f"ONNX Runtime cannot load {path} ({error})",
+                fix=f"{remedy}, or pass --runtime keras",
+                remedy=remedy,
             ) from None
         self.num_labels = int(self.session.get_outputs()[0].shape[-1])
 
@@ -123,14 +207,16 @@ def add_serving_arguments(parser: argparse.ArgumentParser) -> None:
     """`--runtime` and `--precision`, as `Tagger.load` takes them, for command lines."""
     parser.add_argument(
         "--runtime",
-        choices=("auto", "keras", "onnx"),
+        choices=RUNTIME_CHOICES,
         default="auto",
-        help="auto: ONNX Runtime on a CPU-only machine, Keras where a GPU is visible",
+        help="auto (default): ONNX Runtime on a CPU-only machine, Keras where a GPU is "
+        "visible, or the one runtime that has the --precision asked for",
     )
     parser.add_argument(
         "--precision",
-        choices=("float32", "bfloat16", "float16", "int8"),
-        help="default: int8 on ONNX Runtime, float32 on Keras",
+        choices=ALL_PRECISIONS,
+        help=f"keras: {', '.join(KERAS_PRECISIONS)}; onnx: {', '.join(ONNX_PRECISIONS)} "
+        "(default: float32 on Keras, int8 on ONNX Runtime)",
     )
 
 
@@ -144,8 +230,11 @@ def available_cores() -> int:
 # ---------------------------------------------------------------- the ONNX graph cache
 
 
+CACHE_DIR_ENV = "TAGGER_CACHE_DIR"
+
+
 def cache_dir() -> Path:
-    configured = os.environ.get("TAGGER_CACHE_DIR")
+    configured = os.environ.get(CACHE_DIR_ENV)
     if configured:
         return Path(configured)
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "disease-tagger"
@@ -170,8 +259,9 @@ def ensure_onnx_graph(folder: Path, version: str, precision: str) -> Path:
     """
     if precision not in ONNX_PRECISIONS:
         raise RuntimeSetupError(
-            f"precision {precision!r} is not available on the onnx runtime: choose one of "
-            f"{', '.join(ONNX_PRECISIONS)}, or runtime='keras' for bfloat16 and float16"
+            f"--runtime onnx has no {precision} precision",
+            fix=f"use --runtime onnx with --precision {_or_list(ONNX_PRECISIONS)}, or "
+            f"--runtime keras --precision {precision}",
         )
     path = onnx_graph_path(version, precision)
     stamp = weights_stamp(folder, version)
@@ -184,9 +274,12 @@ def ensure_onnx_graph(folder: Path, version: str, precision: str) -> Path:
         else:
             _write_atomically(path, lambda staging: _export_float32(folder, staging, stamp))
     except OSError as error:
+        remedy = f"set {CACHE_DIR_ENV} to a writable folder"
         raise RuntimeSetupError(
-            f"cannot write the ONNX graph to {path} ({error.strerror or error}); point "
-            "TAGGER_CACHE_DIR at a writable folder, or load with runtime='keras'"
+            f"the ONNX graph cache {cache_dir()} is not writable (writing {path}: "
+            f"{error.strerror or error})",
+            fix=f"{remedy}, or pass --runtime keras",
+            remedy=remedy,
         ) from None
     return path
 

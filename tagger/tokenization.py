@@ -12,12 +12,12 @@ Example:
 
 from __future__ import annotations
 
-from tagger.errors import TaggerError
-
 from collections.abc import Sequence
 from pathlib import Path
 
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+
+from tagger.errors import TaggerError
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]")
 

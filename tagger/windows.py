@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tagger.errors import TaggerError
+
 SentencePieces = Sequence[Sequence[int]]  # the WordPiece ids of each word of one sentence
 
 # Padded lengths are rounded up to one of these, so that compiled steps see few shapes.
@@ -66,6 +68,10 @@ class PackedWindow:
             start += size
 
 
+class WindowSettingsError(TaggerError, ValueError):
+    """Window settings that cannot cut a window; the fix names the training flag."""
+
+
 @dataclass(frozen=True)
 class WindowSettings:
     """How windows are cut.
@@ -75,6 +81,13 @@ class WindowSettings:
         max_words: training targets hold at most this many words (not cut inside an entity).
         context_tokens: at most this many context pieces around the target (split both sides).
         cross_sentence: whether context may come from the neighbouring sentences.
+
+    Example:
+
+    >>> WindowSettings(max_tokens=4)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    tagger.windows.WindowSettingsError: max_tokens=4: a BERT window holds 8 to 512 ...
     """
 
     max_tokens: int = 128
@@ -84,11 +97,20 @@ class WindowSettings:
 
     def __post_init__(self) -> None:
         if not 8 <= self.max_tokens <= 512:
-            raise ValueError(f"max_tokens={self.max_tokens}: BERT windows hold 8 to 512 tokens")
+            raise WindowSettingsError(
+                f"max_tokens={self.max_tokens}: a BERT window holds 8 to 512 tokens",
+                fix="pass --max-tokens between 8 and 512 to python -m training.train",
+            )
         if self.max_words < 1:
-            raise ValueError(f"max_words={self.max_words}: must be at least 1")
+            raise WindowSettingsError(
+                f"max_words={self.max_words}: a training chunk holds at least 1 word",
+                fix="pass --max-words 1 or more to python -m training.train",
+            )
         if self.context_tokens < 0:
-            raise ValueError(f"context_tokens={self.context_tokens}: must be 0 or more")
+            raise WindowSettingsError(
+                f"context_tokens={self.context_tokens}: context cannot be negative",
+                fix="pass --context-tokens 0 or more to python -m training.train",
+            )
 
 
 def is_inside(label: str) -> bool:

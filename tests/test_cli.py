@@ -1,10 +1,14 @@
-"""`python -m tagger`: JSON spans with offsets into the input, BIO in and out, one-line errors."""
+"""The command lines: `python -m tagger` (JSON spans with offsets into the input, BIO in and
+out), and one-line errors with exit status 2 from every CLI; models by folder, version or
+the one in service; serving fallbacks said once."""
 
 from __future__ import annotations
 
 import io
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +19,10 @@ from tagger.__main__ import main
 from tagger.bio import parse_bio, write_bio
 from tests.conftest import REPO_ROOT
 from tests.tiny import tiny_corpus
+
+PROG = "python -m tagger"
+# TensorFlow's C++ logging writes to stderr on import, whatever TF_CPP_MIN_LOG_LEVEL says.
+NATIVE_LOG = re.compile(r"^(WARNING: All log messages before absl|[IWEF]\d{4} )")
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "bio"
 TEXT = (
@@ -136,8 +144,8 @@ def test_binary_file_is_a_one_line_error_naming_it(
     path = tmp_path / "picture.png"
     path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe")
     code, out, err = run_main(["--model", str(tiny_model_dir), "--format", kind, str(path)], capsys)
-    assert code == 1 and out == ""
-    assert err.startswith("error: ") and err.count("\n") == 1
+    assert code == 2 and out == ""
+    assert err.startswith(f"{PROG}: error: ") and err.count("\n") == 1
     assert str(path) in err
 
 
@@ -148,9 +156,10 @@ def test_missing_model_is_a_one_line_error_naming_it(
     path.write_text("Fever.", encoding="utf-8")
     missing = tmp_path / "no-model"
     code, out, err = run_main(["--model", str(missing), str(path)], capsys)
-    assert code == 1 and out == ""
-    assert err.startswith("error: ") and err.count("\n") == 1
-    assert str(missing) in err and "training.train" in err
+    assert code == 2 and out == ""
+    assert err.startswith(f"{PROG}: error: no model folder {missing}. Fix: ")
+    assert err.count("\n") == 1
+    assert f"python -m training.train --out {missing}" in err and "--model" in err
 
 
 def test_missing_input_is_a_one_line_error_naming_it(
@@ -158,8 +167,9 @@ def test_missing_input_is_a_one_line_error_naming_it(
 ) -> None:
     missing = tmp_path / "nothing.txt"
     code, _, err = run_main(["--model", str(tiny_model_dir), str(missing)], capsys)
-    assert code == 1
-    assert err.startswith("error: ") and err.count("\n") == 1 and str(missing) in err
+    assert code == 2
+    assert err.startswith(f"{PROG}: error: cannot read {missing} (No such file or directory)")
+    assert err.count("\n") == 1 and "Fix: pass a readable" in err
 
 
 def test_malformed_bio_names_file_and_line(
@@ -168,14 +178,20 @@ def test_malformed_bio_names_file_and_line(
     path = tmp_path / "bad.tsv"
     path.write_text("Fever\tB-Disease\nrash\n\n", encoding="utf-8")
     code, _, err = run_main(["--model", str(tiny_model_dir), "--format", "bio", str(path)], capsys)
-    assert code == 1
-    assert err.startswith(f"error: {path}:2:") and err.count("\n") == 1
+    assert code == 2
+    assert err.startswith(f"{PROG}: error: {path}:2: expected a token and a label")
+    assert err.count("\n") == 1 and "token<TAB>label" in err
 
 
-def test_unknown_format_is_rejected_by_argparse(tiny_model_dir: Path) -> None:
-    with pytest.raises(SystemExit) as exit_info:
-        main(["--model", str(tiny_model_dir), "--format", "xml", "-"])
-    assert exit_info.value.code == 2
+def test_unknown_format_is_one_line_naming_the_choices(
+    tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run_main(["--model", str(tiny_model_dir), "--format", "xml", "-"], capsys)
+    assert code == 2 and not out
+    assert err == (
+        f"{PROG}: error: argument --format: invalid choice: 'xml' (choose from bio, json). "
+        f"Fix: see `{PROG} --help`.\n"
+    )
 
 
 def test_runtime_and_precision_flags_choose_how_the_model_is_served(
@@ -186,10 +202,248 @@ def test_runtime_and_precision_flags_choose_how_the_model_is_served(
     )
 
 
+@pytest.mark.parametrize(
+    ("runtime", "precision", "fix"),
+    [
+        ("keras", "int8", "use --runtime onnx --precision int8, or --runtime keras with"),
+        ("onnx", "bfloat16", "use --runtime keras --precision bfloat16, or --runtime onnx"),
+    ],
+)
 def test_a_precision_the_runtime_lacks_is_a_one_line_error(
-    tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+    tiny_model_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    runtime: str,
+    precision: str,
+    fix: str,
 ) -> None:
-    argv = ["--model", str(tiny_model_dir), "--runtime", "onnx", "--precision", "bfloat16"]
+    argv = ["--model", str(tiny_model_dir), "--runtime", runtime, "--precision", precision]
     code, out, err = run_main([*argv, str(FIXTURES / "canonical.tsv")], capsys)
-    assert code == 1 and not out
-    assert err.count("\n") == 1 and "bfloat16" in err and "runtime='keras'" in err
+    assert code == 2 and not out
+    assert err.startswith(f"{PROG}: error: --runtime {runtime} has no {precision} precision. ")
+    assert err.count("\n") == 1 and f"Fix: {fix}" in err
+
+
+# ---------------------------------------------------------------- the model in service
+
+
+def registry_with(tiny_model_dir: Path, root: Path) -> str:
+    """`root` as a registry whose version in service is a copy of the tiny model."""
+    version = json.loads((tiny_model_dir / "model.json").read_text(encoding="utf-8"))["version"]
+    shutil.copytree(tiny_model_dir, root / "versions" / version)
+    (root / "current").write_text(version + "\n", encoding="utf-8")
+    return version
+
+
+def test_without_model_the_version_in_service_tags(
+    tiny_model_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    version = registry_with(tiny_model_dir, tmp_path / "models")
+    monkeypatch.delenv("TAGGER_REGISTRY_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)  # the default registry folder is ./models
+    source = tmp_path / "abstract.txt"
+    source.write_text("Lithium induced hepatitis in two patients.", encoding="utf-8")
+    code, out, err = run_main([str(source)], capsys)
+    assert code == 0, err
+    assert json.loads(out)["model"] == version
+    # a version id and `current` name the same model, here through $TAGGER_REGISTRY_DIR
+    monkeypatch.chdir(REPO_ROOT)
+    monkeypatch.setenv("TAGGER_REGISTRY_DIR", str(tmp_path / "models"))
+    for reference in (version, "current"):
+        code, out, err = run_main(["--model", reference, str(source)], capsys)
+        assert code == 0, err
+        assert json.loads(out)["model"] == version
+
+
+def test_nothing_in_service_says_what_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TAGGER_REGISTRY_DIR", str(tmp_path / "empty"))
+    code, out, err = run_main([str(FIXTURES / "canonical.tsv")], capsys)
+    assert code == 2 and not out and err.count("\n") == 1
+    assert err.startswith(f"{PROG}: error: no model is in service: ")
+    assert "Fix: pass --model with a model folder" in err and "TAGGER_REGISTRY_DIR" in err
+
+
+def test_an_unknown_version_lists_those_there_are(
+    tiny_model_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    version = registry_with(tiny_model_dir, tmp_path / "models")
+    monkeypatch.setenv("TAGGER_REGISTRY_DIR", str(tmp_path / "models"))
+    code, _, err = run_main(["--model", "20000101-000000-nope00", "-"], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert "no version '20000101-000000-nope00'" in err and version in err
+
+
+def test_help_says_where_the_registry_is() -> None:
+    from tagger.__main__ import build_parser
+
+    text = " ".join(build_parser().format_help().split())
+    assert "a model folder, a version id in the registry, or `current`" in text
+    assert "$TAGGER_REGISTRY_DIR, default models/" in text
+
+
+# ---------------------------------------------------------------- serving fallbacks
+
+
+def test_a_serving_fallback_is_one_note_on_stderr(tiny_model_dir: Path, tmp_path: Path) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the graph cache should be")
+    code = (
+        "import sys, tagger.runtimes\n"
+        "tagger.runtimes.default_runtime = lambda: 'onnx'  # as on a CPU-only machine\n"
+        "from tagger.__main__ import main\n"
+        "raise SystemExit(main(sys.argv[1:]))\n"
+    )
+    env = {**os.environ, "TAGGER_CACHE_DIR": str(blocked), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    argv = ["--model", str(tiny_model_dir), "--format", "bio", str(FIXTURES / "canonical.tsv")]
+    completed = subprocess.run(
+        [sys.executable, "-c", code, *argv],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    lines = [line for line in completed.stderr.splitlines() if not NATIVE_LOG.match(line)]
+    assert lines == [
+        f"{PROG}: note: serving with Keras float32 instead of ONNX Runtime int8: the ONNX "
+        f"graph cache {blocked} is not writable (writing "
+        f"{blocked / 'onnx'}/{json.loads((tiny_model_dir / 'model.json').read_text())['version']}"
+        f"/classifier.float32.onnx: Not a directory) (set TAGGER_CACHE_DIR to a writable "
+        "folder to serve with ONNX Runtime)"
+    ]
+    assert parse_bio(completed.stdout, "stdout")
+
+
+# ---------------------------------------------------------------- every command line
+
+
+def run_module(module: str, *args: str, **env: str) -> tuple[int, str, list[str]]:
+    """Exit status, stdout and stderr lines of `python -m module args` (no native TF logs)."""
+    completed = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO_ROOT,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert "Traceback" not in completed.stderr, completed.stderr
+    lines = [line for line in completed.stderr.splitlines() if not NATIVE_LOG.match(line)]
+    return completed.returncode, completed.stdout, lines
+
+
+def test_every_cli_reports_a_mistake_in_one_line_with_exit_2(tmp_path: Path) -> None:
+    registry = str(tmp_path / "empty-registry")
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("Fever\tB-Disease\nrash\n", encoding="utf-8")
+    cases = [
+        (("tagger", str(bad)), "no model is in service", "Fix: pass --model"),
+        (
+            ("training.data", "verify", "--data-dir", str(tmp_path / "none")),
+            "does not exist",
+            "--data-dir",
+        ),
+        (
+            ("training.evaluate", "--data", str(bad)),
+            f"{bad}:2: expected a token",
+            "token<TAB>label",
+        ),
+    ]
+    for args, what, fix in cases:
+        code, _, lines = run_module(*args, TAGGER_REGISTRY_DIR=registry)
+        assert code == 2, lines
+        assert len(lines) == 1, lines
+        assert lines[0].startswith(f"python -m {args[0]}: error: ") and what in lines[0]
+        assert fix in lines[0]
+
+
+def test_train_help_lists_both_recipes_with_their_learning_rates() -> None:
+    code, out, lines = run_module("training.train", "--help")
+    assert code == 0 and not lines
+    recipes = out.split("recipes (--recipe NAME", 1)[1]
+    assert re.search(r"^default: learning_rate=0\.0001, ", recipes, re.MULTILINE)
+    assert re.search(r"^peer: learning_rate=5e-05, ", recipes, re.MULTILINE)
+    assert "--recipe {default,peer}" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (
+            ["--out", "m", "--recipe", "fast"],
+            "argument --recipe: invalid choice: 'fast' (choose from default, peer). "
+            "Fix: see `python -m training.train --help`.",
+        ),
+        (
+            ["--out", "m", "--decoder", "beam"],
+            "argument --decoder: invalid choice: 'beam' (choose from argmax, argmax-drop, "
+            "viterbi). Fix: see `python -m training.train --help`.",
+        ),
+        (
+            ["--out", "m", "--max-tokens", "4"],
+            "max_tokens=4: a BERT window holds 8 to 512 tokens. Fix: pass --max-tokens "
+            "between 8 and 512 to python -m training.train.",
+        ),
+        (
+            ["--out", "m", "--epochs", "0"],
+            "argument --epochs: 0 is too small: use 1 or more. "
+            "Fix: see `python -m training.train --help`.",
+        ),
+        (
+            ["--recipe", "peer"],
+            "the following arguments are required: --out. "
+            "Fix: see `python -m training.train --help`.",
+        ),
+    ],
+)
+def test_train_flag_mistakes_are_one_line(
+    argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from training.train import main as train_main
+
+    assert train_main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.err == f"python -m training.train: error: {expected}\n"
+
+
+def test_train_checks_its_data_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from training.train import main as train_main
+
+    out = tmp_path / "model"
+    assert train_main(["--out", str(out), "--data-dir", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("python -m training.train: error: BC5CDR-disease folder ")
+    assert err.count("\n") == 1 and "--data-dir" in err
+    assert not out.exists()
+
+
+def test_evaluate_mistakes_are_one_line(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from training.evaluate import main as evaluate_main
+
+    prog = "python -m training.evaluate"
+    data = FIXTURES / "canonical.tsv"
+    assert evaluate_main(["--model", str(tmp_path / "none"), "--data", str(data)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"{prog}: error: no model folder {tmp_path / 'none'}. Fix: ")
+    argv = ["--model", str(tiny_model_dir), "--runtime", "keras", "--precision", "int8"]
+    assert evaluate_main([*argv, "--data", str(data)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"{prog}: error: --runtime keras has no int8 precision. Fix: ")
+    assert evaluate_main(["--model", str(tiny_model_dir), "--data", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"{prog}: error: --data: cannot read {tmp_path / 'x'} ")
+    assert err.count("\n") == 1

@@ -320,25 +320,28 @@ def _run_cli(*args: str, env_dir: str | None = None) -> subprocess.CompletedProc
     )
 
 
-def test_cli_download_offline_prints_one_line_and_exits_1(tmp_path: Path) -> None:
+def test_cli_download_offline_prints_one_line_and_exits_2(tmp_path: Path) -> None:
     dest = tmp_path / "dest"
     result = _run_cli(
         "download", "--dest", str(dest), "--base-url", "http://127.0.0.1:9/", "--timeout", "5"
     )
-    assert result.returncode == 1
+    assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("download of http://127.0.0.1:9/train.tsv failed (")
+    assert lines[0].startswith(
+        "python -m training.data: error: download of http://127.0.0.1:9/train.tsv failed ("
+    )
     assert "BC5CDR_DIR" in lines[0]
     assert "--data-dir" in lines[0]
     assert "Traceback" not in result.stderr
     assert not any(dest.iterdir())
 
 
-def test_cli_verify_missing_folder_prints_one_line_and_exits_1(tmp_path: Path) -> None:
+def test_cli_verify_missing_folder_prints_one_line_and_exits_2(tmp_path: Path) -> None:
     result = _run_cli("verify", "--data-dir", str(tmp_path / "nowhere"))
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
+        "python -m training.data: error: "
         f"BC5CDR-disease folder {tmp_path / 'nowhere'} (from --data-dir) does not exist; "
         "set BC5CDR_DIR to a folder with train.tsv, devel.tsv, test.tsv, pass --data-dir, "
         "or run `make data` to download them."
@@ -368,7 +371,22 @@ def test_main_in_process_download_and_verify(
 
 
 def test_main_requires_a_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert data.main([]) == 2
+    assert capsys.readouterr().err == (
+        "python -m training.data: error: the following arguments are required: command. "
+        "Fix: see `python -m training.data --help`.\n"
+    )
+
+
+def test_main_names_a_bad_subcommand_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    assert data.main(["verify", "--dest", "x"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("python -m training.data: error: unrecognized arguments: --dest x. ")
+    assert err.count("\n") == 1
+
+
+def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as caught:
-        data.main([])
-    assert caught.value.code == 2
-    assert "download" in capsys.readouterr().err
+        data.main(["--help"])
+    assert caught.value.code == 0
+    assert "download" in capsys.readouterr().out

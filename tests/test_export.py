@@ -74,6 +74,19 @@ def test_export_of_an_incomplete_folder_fails_with_the_reason(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "broken").mkdir()
-    assert main(["--model", str(tmp_path / "broken"), "--out", str(tmp_path / "out")]) == 1
-    assert "incomplete model folder" in capsys.readouterr().err
+    assert main(["--model", str(tmp_path / "broken"), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"python -m tagger.export: error: {tmp_path / 'broken'}: incomplete")
+    assert err.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_export_without_model_takes_the_version_in_service(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TAGGER_REGISTRY_DIR", str(tmp_path / "registry"))
+    assert main(["--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("python -m tagger.export: error: no model is in service: ")
+    assert f"{tmp_path / 'registry' / 'current'} does not exist yet" in err
+    assert err.count("\n") == 1 and "Fix: pass --model" in err

@@ -171,6 +171,35 @@ def test_invalid_metadata_fields_name_the_file(
         read_metadata(model_copy)
 
 
+def test_an_impossible_window_in_model_json_is_named_without_the_training_fix(
+    model_copy: Path,
+) -> None:
+    edit_metadata(model_copy, lambda content: content["windows"].update(max_tokens=4))
+    with pytest.raises(ModelFolderError) as caught:
+        read_metadata(model_copy)
+    assert str(caught.value) == (
+        f"{model_copy / METADATA_FILE} is corrupt (max_tokens=4: a BERT window holds 8 to "
+        "512 tokens). Fix: retrain or restore the folder."
+    )
+
+
+def test_an_unknown_decoder_in_model_json_names_the_file(model_copy: Path) -> None:
+    from tagger.tagger import Tagger
+
+    edit_metadata(model_copy, lambda content: content.update(decoder="beam"))
+    with pytest.raises(ModelFolderError, match=r"model\.json: unknown decoder 'beam'\. Fix: "):
+        Tagger.load(model_copy, runtime="keras")
+    # a decoder chosen when loading replaces the model's own
+    assert Tagger.load(model_copy, runtime="keras", decoder="viterbi").tag("Fever.") is not None
+
+
+def test_a_precision_keras_lacks_names_those_it_has(model_copy: Path) -> None:
+    from tagger.runtimes import RuntimeSetupError
+
+    with pytest.raises(RuntimeSetupError, match=r"Keras has no int8 precision.*--runtime keras"):
+        load_model_folder(model_copy, precision="int8")
+
+
 def test_unknown_format_says_to_retrain(model_copy: Path) -> None:
     edit_metadata(model_copy, lambda content: content.update(format="other/9"))
     with pytest.raises(ModelFolderError, match=r"format 'other/9' is not .*retrain"):

@@ -18,6 +18,7 @@ from tagger.runtimes import (
     KerasRuntime,
     OnnxRuntime,
     RuntimeSetupError,
+    choose_serving,
     ensure_onnx_graph,
     onnx_graph_path,
 )
@@ -134,9 +135,13 @@ def test_a_corrupt_cached_graph_is_derived_again(tiny_model_dir: Path) -> None:
 def test_unknown_runtime_and_unsupported_precision_name_the_choices(
     tiny_model_dir: Path,
 ) -> None:
-    with pytest.raises(ValueError, match=r"runtime 'tflite'.*auto, keras, onnx"):
+    with pytest.raises(ValueError, match=r"runtime 'tflite' is unknown.*auto, keras or onnx"):
         Tagger.load(tiny_model_dir, runtime="tflite")
-    with pytest.raises(RuntimeSetupError, match=r"bfloat16.*float32, int8.*runtime='keras'"):
+    with pytest.raises(
+        RuntimeSetupError,
+        match=r"--runtime onnx has no bfloat16 precision\. Fix: use --runtime keras "
+        r"--precision bfloat16, or --runtime onnx with --precision float32 or int8",
+    ):
         Tagger.load(tiny_model_dir, runtime="onnx", precision="bfloat16")
 
 
@@ -165,15 +170,160 @@ def test_serving_from_a_cached_graph_never_imports_tensorflow(tiny_model_dir: Pa
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
-def test_an_unwritable_cache_names_the_fix_and_auto_falls_back_to_keras(
-    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+# ---------------------------------------------------------------- runtime and precision
+
+
+@pytest.mark.parametrize("default", ["keras", "onnx"])
+@pytest.mark.parametrize(
+    ("runtime", "precision", "expected"),
+    [
+        ("keras", None, ("keras", "float32")),
+        ("keras", "float32", ("keras", "float32")),
+        ("keras", "bfloat16", ("keras", "bfloat16")),
+        ("keras", "float16", ("keras", "float16")),
+        ("onnx", None, ("onnx", "int8")),
+        ("onnx", "float32", ("onnx", "float32")),
+        ("onnx", "int8", ("onnx", "int8")),
+        # auto: a precision only one runtime has picks that runtime, wherever it runs
+        ("auto", "bfloat16", ("keras", "bfloat16")),
+        ("auto", "float16", ("keras", "float16")),
+        ("auto", "int8", ("onnx", "int8")),
+    ],
+)
+def test_every_combination_that_works_is_served_as_asked(
+    runtime: str, precision: str | None, expected: tuple[str, str], default: str
 ) -> None:
+    assert choose_serving(runtime, precision, default=lambda: default) == expected
+
+
+@pytest.mark.parametrize("default", ["keras", "onnx"])
+def test_auto_without_a_precision_or_with_float32_takes_the_default_runtime(
+    default: str,
+) -> None:
+    served = {"keras": "float32", "onnx": "int8"}[default]
+    assert choose_serving("auto", None, default=lambda: default) == (default, served)
+    assert choose_serving("auto", "float32", default=lambda: default) == (default, "float32")
+
+
+@pytest.mark.parametrize(
+    ("runtime", "precision", "fix"),
+    [
+        (
+            "keras",
+            "int8",
+            "use --runtime onnx --precision int8, or --runtime keras with --precision "
+            "float32, bfloat16 or float16",
+        ),
+        (
+            "onnx",
+            "bfloat16",
+            "use --runtime keras --precision bfloat16, or --runtime onnx with --precision "
+            "float32 or int8",
+        ),
+        (
+            "onnx",
+            "float16",
+            "use --runtime keras --precision float16, or --runtime onnx with --precision "
+            "float32 or int8",
+        ),
+        ("tflite", None, "use --runtime auto, keras or onnx"),
+        ("auto", "fp8", "use --precision float32, bfloat16, float16 or int8"),
+    ],
+)
+def test_a_combination_that_cannot_be_served_names_those_that_can(
+    runtime: str, precision: str | None, fix: str
+) -> None:
+    with pytest.raises(RuntimeSetupError) as caught:
+        choose_serving(runtime, precision, default=lambda: "onnx")
+    assert caught.value.fix == fix
+
+
+def test_without_onnx_runtime_only_keras_serves(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("tagger.runtimes.onnx_installed", lambda: False)
+    assert choose_serving("auto", None) == ("keras", "float32")
+    for runtime, precision in [("onnx", None), ("auto", "int8")]:
+        with pytest.raises(RuntimeSetupError, match=r"not installed.*--runtime keras"):
+            choose_serving(runtime, precision)
+
+
+def test_tagger_says_how_it_serves(tiny_model_dir: Path) -> None:
+    onnx_tagger = Tagger.load(tiny_model_dir, runtime="onnx", precision="float32")
+    assert (onnx_tagger.runtime_name, onnx_tagger.precision) == ("onnx", "float32")
+    assert onnx_tagger.describe_serving() == "ONNX Runtime float32 on CPU"
+    assert onnx_tagger.serving_note is None
+    keras_tagger = Tagger.load(tiny_model_dir, runtime="keras")
+    assert keras_tagger.describe_serving() == f"Keras float32 on {keras_tagger.device}"
+    assert keras_tagger.serving_note is None
+
+
+def test_auto_with_bfloat16_serves_keras_bfloat16_not_float32(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("tagger.runtimes.default_runtime", lambda: "onnx")  # a CPU-only box
+    tagger = Tagger.load(tiny_model_dir, precision="bfloat16")
+    assert isinstance(tagger.runtime, KerasRuntime)
+    assert tagger.precision == "bfloat16" and tagger.serving_note is None
+    assert any(layer.dtype_policy.name == "mixed_bfloat16" for layer in tagger.model.layers)
+    assert tagger.describe_serving().startswith("Keras bfloat16 on ")
+    assert tagger.tag("Patients developed renal failure.") is not None
+    # A Tagger built around a model in memory (as training does) reads its precision.
+    in_memory = Tagger(load_model_folder(tiny_model_dir, precision="bfloat16"))
+    assert (in_memory.runtime_name, in_memory.precision) == ("keras", "bfloat16")
+
+
+def test_keras_int8_is_refused_before_anything_loads(tmp_path: Path) -> None:
+    # The flags are checked first: even a missing model gives the flag error.
+    with pytest.raises(RuntimeSetupError, match=r"--runtime keras has no int8 precision"):
+        Tagger.load(tmp_path / "no-model", runtime="keras", precision="int8")
+
+
+def block_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     blocked = tmp_path / "not-a-folder"
     blocked.write_text("a file where the cache folder should be")
     monkeypatch.setenv("TAGGER_CACHE_DIR", str(blocked))
-    with pytest.raises(RuntimeSetupError, match=r"TAGGER_CACHE_DIR.*runtime='keras'"):
+    monkeypatch.setattr("tagger.runtimes.default_runtime", lambda: "onnx")
+    return blocked
+
+
+def test_an_unwritable_cache_names_the_fix(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocked = block_the_cache(tmp_path, monkeypatch)
+    with pytest.raises(RuntimeSetupError) as caught:
         Tagger.load(tiny_model_dir, runtime="onnx")
-    monkeypatch.setattr("tagger.tagger.default_runtime", lambda: "onnx")
-    tagger = Tagger.load(tiny_model_dir, runtime="auto", precision="int8")
+    assert f"the ONNX graph cache {blocked} is not writable" in str(caught.value)
+    assert caught.value.fix == "set TAGGER_CACHE_DIR to a writable folder, or pass --runtime keras"
+
+
+def test_auto_falls_back_to_keras_float32_and_says_so(
+    tiny_model_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    blocked = block_the_cache(tmp_path, monkeypatch)
+    with caplog.at_level("WARNING", logger="tagger.tagger"):
+        tagger = Tagger.load(tiny_model_dir)
     assert isinstance(tagger.runtime, KerasRuntime)
+    assert (tagger.runtime_name, tagger.precision) == ("keras", "float32")
+    note = tagger.serving_note
+    assert note is not None
+    assert note.startswith("serving with Keras float32 instead of ONNX Runtime int8: ")
+    assert f"the ONNX graph cache {blocked} is not writable" in note
+    assert note.endswith("(set TAGGER_CACHE_DIR to a writable folder to serve with ONNX Runtime)")
+    assert [record.getMessage() for record in caplog.records] == [note]
+    assert tagger.describe_serving() == f"Keras float32 on {tagger.device}"
     assert tagger.tag("Patients developed renal failure.") is not None
+    # float32 is float32 on either runtime: falling back keeps what was asked for.
+    float32 = Tagger.load(tiny_model_dir, precision="float32")
+    assert (float32.runtime_name, float32.precision) == ("keras", "float32")
+    assert float32.serving_note == note.replace("ONNX Runtime int8", "ONNX Runtime float32")
+
+
+@pytest.mark.parametrize("runtime", ["auto", "onnx"])
+def test_no_fallback_where_it_would_change_what_was_asked_for(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runtime: str
+) -> None:
+    block_the_cache(tmp_path, monkeypatch)
+    with pytest.raises(RuntimeSetupError, match="TAGGER_CACHE_DIR"):
+        Tagger.load(tiny_model_dir, runtime=runtime, precision="int8")

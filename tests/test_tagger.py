@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import itertools
+import json
+import shutil
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tagger.decoding import DecoderError
 from tagger.tagger import Span, Tagger
+from tagger.windows import WindowSettingsError
 from tests.tiny import DISEASES, DRUGS, tiny_corpus
 from training.evaluate import evaluate_tagger
 
@@ -163,8 +167,31 @@ def test_decoder_override(tiny_model_dir: Path) -> None:
     argmax = Tagger.load(tiny_model_dir, decoder="argmax")
     labels, _ = argmax.tag_words([tiny_corpus()[0].words])[0]
     assert is_valid_iob2(labels)
-    with pytest.raises(ValueError, match="unknown decoder"):
+    with pytest.raises(DecoderError, match=r"unknown decoder 'beam'\. Fix: use --decoder"):
         Tagger.load(tiny_model_dir, decoder="beam")
+
+
+@pytest.mark.parametrize("packed_context", ["wide", -1])
+def test_an_impossible_packed_context_is_a_clear_error(
+    tagger: Tagger, packed_context: object
+) -> None:
+    from tagger.model_folder import load_model_folder
+
+    with pytest.raises(WindowSettingsError, match=r"packed_context=.* is not a context size"):
+        Tagger(load_model_folder(tagger.folder), packed_context=packed_context)  # type: ignore[arg-type]
+
+
+def test_load_takes_a_version_id_or_current(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    version = json.loads((tiny_model_dir / "model.json").read_text(encoding="utf-8"))["version"]
+    shutil.copytree(tiny_model_dir, tmp_path / "versions" / version)
+    (tmp_path / "current").write_text(version, encoding="utf-8")
+    monkeypatch.setenv("TAGGER_REGISTRY_DIR", str(tmp_path))
+    for reference in (version, "current", None):
+        loaded = Tagger.load(reference, runtime="keras")
+        assert loaded.version == version
+        assert loaded.folder == tmp_path / "versions" / version
 
 
 def test_tagger_describes_itself(tagger: Tagger, tiny_model_dir: Path) -> None:

@@ -19,8 +19,6 @@ From the shell::
 
 from __future__ import annotations
 
-from tagger.errors import TaggerError
-
 import argparse
 import hashlib
 import http.client
@@ -34,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from tagger.bio import Sentence, read_bio, write_bytes_atomic
+from tagger.cli import ArgumentParser
+from tagger.errors import TaggerError, run_cli
 
 ENV_VAR = "BC5CDR_DIR"
 DEFAULT_DATA_DIR = Path("data") / "bc5cdr-disease"
@@ -248,10 +248,11 @@ def _run_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m training.data", description="Download or verify BC5CDR-disease."
-    )
+PROG = "python -m training.data"
+
+
+def _build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog=PROG, description="Download or verify BC5CDR-disease.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     download_parser = commands.add_parser("download", help="download the three splits")
@@ -273,13 +274,16 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m training.data``; returns the exit status."""
-    args = _build_parser().parse_args(argv)
-    try:
+    """Entry point of ``python -m training.data``; returns the exit status.
+
+    0, or 2 after one ``python -m training.data: error: ...`` line on stderr.
+    """
+
+    def run() -> int:
+        args = _build_parser().parse_args(argv)
         return int(args.handler(args))
-    except DataError as error:
-        print(error, file=sys.stderr)
-        return 1
+
+    return run_cli(run, prog=PROG)
 
 
 if __name__ == "__main__":

@@ -5,20 +5,24 @@ The scorer itself is :func:`tagger.scoring.entity_scores` (re-exported here with
 prediction: precision; no gold mention: recall; neither: F1), printed as ``n/a``.
 
 Usage:
-    python -m training.evaluate --model models/default --data test.tsv [--json]
+    python -m training.evaluate [--model MODEL] --data test.tsv [--json]
         [--runtime auto|keras|onnx] [--precision float32|bfloat16|float16|int8]
+
+``--model`` is a model folder, a version id in the registry or ``current``; without it,
+the version in service (the registry folder is ``$TAGGER_REGISTRY_DIR``, default
+``models``). A mistake is one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from collections.abc import Sequence
 from typing import Any
 
 from tagger.bio import Sentence
-from tagger.runtimes import RuntimeSetupError, add_serving_arguments
+from tagger.cli import ArgumentParser, add_model_argument, load_tagger
+from tagger.errors import TaggerError, run_cli
+from tagger.runtimes import add_serving_arguments
 from tagger.scoring import count_entities, entity_scores, format_score
 
 __all__ = [
@@ -86,28 +90,39 @@ def format_report(metrics: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True, help="a trained model folder")
+PROG = "python -m training.evaluate"
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    add_model_argument(parser)
     add_serving_arguments(parser)
     parser.add_argument("--data", required=True, help="a BIO file with gold labels")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    args = parser.parse_args(argv)
+    return parser
 
-    from tagger.bio import BioFormatError, read_bio
-    from tagger.model_folder import ModelFolderError
-    from tagger.tagger import Tagger
+
+def run(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from tagger.bio import read_bio
 
     try:
         sentences = read_bio(args.data)
-        metrics = evaluate_tagger(
-            Tagger.load(args.model, runtime=args.runtime, precision=args.precision), sentences
-        )
-    except (BioFormatError, ModelFolderError, RuntimeSetupError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    except OSError as error:
+        raise TaggerError(
+            f"cannot read {args.data} ({error.strerror or error})",
+            where="--data",
+            fix="pass --data a BIO file with gold labels, such as test.tsv",
+        ) from None
+    tagger = load_tagger(args.model, runtime=args.runtime, precision=args.precision, prog=PROG)
+    metrics = evaluate_tagger(tagger, sentences)
     print(json.dumps(metrics) if args.json else format_report(metrics))
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Exit status 0, or 2 after one `python -m training.evaluate: error: ...` line."""
+    return run_cli(lambda: run(argv), prog=PROG)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,10 @@ Usage:
     python -m training.train --out models/default [--encoder ENC] [--data-dir DIR]
         [--recipe default|peer] [--epochs N] [--lr LR] [--batch-size N] [--max-steps N] ...
 
+`--help` lists the recipes and their values. A mistake (missing data, an impossible
+window flag, an encoder that cannot be loaded) is one line on stderr and exit status 2,
+checked before any training starts.
+
 AdamW with linear warm-up and decay, gradient clipping, a fixed seed, Keras' progress bar,
 strict entity F1 on `devel` after every epoch, and the best-dev weights kept (early stopping).
 """
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -23,14 +28,15 @@ import keras
 import numpy as np
 
 from tagger.bio import Sentence
+from tagger.cli import ArgumentParser
 from tagger.decoding import DECODERS
-from tagger.encoders import Encoder, EncoderError, load_encoder
+from tagger.encoders import Encoder, load_encoder
+from tagger.errors import TaggerError, run_cli
 from tagger.model import MaskedTokenCrossEntropy, build_token_classifier
 from tagger.model_folder import LoadedModel, ModelMetadata, save_model_folder
 from tagger.scoring import best_f1_key, format_score
 from tagger.tagger import Tagger
 from tagger.tokenization import WordPieceEncoder
-from tagger.windows import WindowSettings
 from training.datasets import WindowBatches, training_windows
 from training.evaluate import evaluate_predictions
 from training.recipes import RECIPES, TrainSettings, describe_recipes, recipe, settings_as_json
@@ -206,9 +212,33 @@ def settings_from_args(args: argparse.Namespace) -> TrainSettings:
     return settings
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m training.train",
+PROG = "python -m training.train"
+
+
+def _number(kind: type, minimum: float, *, above: bool = False) -> Callable[[str], Any]:
+    """An argparse type: a number of `kind` at least `minimum` (more than it if `above`)."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
+        if value < minimum or (above and value == minimum):
+            bound = f"more than {minimum}" if above else f"{minimum} or more"
+            raise argparse.ArgumentTypeError(f"{text} is too small: use {bound}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+COUNT = _number(int, 1)
+POSITIVE = _number(float, 0.0, above=True)
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(
+        prog=PROG,
         description=__doc__.splitlines()[0],
         epilog="recipes (--recipe NAME; flags override single values):\n" + describe_recipes(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -220,27 +250,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--data-dir", default=None, help="folder with train/devel/test.tsv (default: $BC5CDR_DIR)"
     )
-    parser.add_argument("--recipe", choices=sorted(RECIPES), default="default")
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--lr", type=float)
-    parser.add_argument("--batch-size", type=int)
+    parser.add_argument(
+        "--recipe", choices=sorted(RECIPES), default="default", help="see the list below"
+    )
+    parser.add_argument("--epochs", type=COUNT)
+    parser.add_argument("--lr", type=POSITIVE, help="peak learning rate")
+    parser.add_argument("--batch-size", type=COUNT)
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--patience", type=int)
-    parser.add_argument("--adam-epsilon", type=float)
+    parser.add_argument("--patience", type=COUNT)
+    parser.add_argument("--adam-epsilon", type=POSITIVE)
     parser.add_argument(
         "--length-pool-batches",
-        type=int,
+        type=COUNT,
         help="sort windows by length within pools of N batches (1: plain shuffle)",
     )
-    parser.add_argument("--max-steps", type=int, help="cap batches per epoch (smoke runs)")
+    parser.add_argument("--max-steps", type=COUNT, help="cap batches per epoch (smoke runs)")
     parser.add_argument(
-        "--max-train-sentences", type=int, help="use only the first N train sentences"
+        "--max-train-sentences", type=COUNT, help="use only the first N train sentences"
     )
     parser.add_argument(
-        "--max-dev-sentences", type=int, help="use only the first N devel sentences"
+        "--max-dev-sentences", type=COUNT, help="use only the first N devel sentences"
     )
     parser.add_argument(
-        "--max-words", type=int, help="training chunks hold at most N words (default 30)"
+        "--max-words", type=COUNT, help="training chunks hold at most N words (default 30)"
     )
     parser.add_argument("--max-tokens", type=int, help="window length in WordPiece tokens")
     parser.add_argument("--context-tokens", type=int, help="context pieces around each chunk")
@@ -256,19 +288,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from tagger.bio import BioFormatError
-    from training.data import DataError, file_sha256, load_split, split_path
+def check_writable_destination(out: Path) -> None:
+    """Fail before training, not after it, when `--out` cannot be written."""
+    parent = out.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if out.exists() and not out.is_dir():
+        raise TaggerError(f"{out} is a file, not a folder", where="--out", fix="pass a folder")
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise TaggerError(
+            f"cannot write the model folder {out}: {parent} is not writable",
+            where="--out",
+            fix="pass --out a folder in a writable place",
+        )
 
-    try:
-        settings = settings_from_args(args)
-        train = load_split("train", args.data_dir)[: args.max_train_sentences]
-        dev = load_split("devel", args.data_dir)[: args.max_dev_sentences]
-        encoder = load_encoder(args.encoder)
-    except (DataError, BioFormatError, EncoderError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+
+def run(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from training.data import file_sha256, load_split, split_path
+
+    settings = settings_from_args(args)
+    check_writable_destination(Path(args.out))
+    train = load_split("train", args.data_dir)[: args.max_train_sentences]
+    dev = load_split("devel", args.data_dir)[: args.max_dev_sentences]
+    encoder = load_encoder(args.encoder)
     result = fine_tune(encoder, train, dev, settings)
     metadata = result.tagger.info
     metadata.data = {
@@ -292,6 +335,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Exit status 0, or 2 after one `python -m training.train: error: ...` line on stderr."""
+    return run_cli(lambda: run(argv), prog=PROG)
 
 
 if __name__ == "__main__":

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from tagger.errors import TaggerError
-
 from dataclasses import dataclass
 from pathlib import Path
 
 import keras_hub
+
+from tagger.errors import TaggerError
 
 
 class EncoderError(TaggerError, ValueError):
