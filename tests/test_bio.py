@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import doctest
 import pickle
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 
 import pytest
 
-from tagger import bio
 from tagger.bio import (
     BioFormatError,
     BioRepairWarning,
@@ -23,6 +19,7 @@ from tagger.bio import (
     repair_bio,
     write_bio,
 )
+from tests.helpers import modules_loaded_after
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bio"
 
@@ -447,25 +444,9 @@ def test_write_keeps_existing_permissions(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------
 
 
-def test_docstring_examples_run() -> None:
-    result = doctest.testmod(bio)
-    assert result.attempted > 0
-    assert result.failed == 0
-
-
 def test_importing_bio_pulls_in_no_ml_framework() -> None:
-    code = (
-        "import sys, tagger.bio; "
-        "print(sorted(m for m in ('tensorflow', 'keras', 'spacy', 'numpy') if m in sys.modules))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=Path(__file__).resolve().parent.parent,
-    )
-    assert result.stdout.strip() == "[]"
+    heavy = ["tensorflow", "keras", "spacy", "numpy"]
+    assert modules_loaded_after("import tagger.bio", heavy) == []
 
 
 def test_real_test_split_round_trips_byte_for_byte(bc5cdr_dir: Path, tmp_path: Path) -> None:

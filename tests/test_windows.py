@@ -27,24 +27,13 @@ from tagger.windows import (
     split_oversized,
     training_targets,
 )
+from tests.helpers import iob2_labels
 from training.datasets import WindowBatches, window_labels
 
 CLS, SEP, PAD = 2, 3, 0
 FIRST_PIECE_ID = 10
 
 # ---------------------------------------------------------------- strategies
-
-
-@st.composite
-def iob2_labels(draw: st.DrawFn, max_segments: int = 40) -> list[str]:
-    """A valid IOB2 sequence: O words and entities of 1 to 45 words, in any order."""
-    segments = draw(
-        st.lists(st.one_of(st.just(0), st.integers(1, 45)), min_size=0, max_size=max_segments)
-    )
-    labels: list[str] = []
-    for size in segments:
-        labels += ["O"] if size == 0 else ["B-Disease"] + ["I-Disease"] * (size - 1)
-    return labels
 
 
 @st.composite
