@@ -39,31 +39,50 @@ from typing import Any
 
 import numpy as np
 
-from tagger.decoding import get_decoder
+from tagger.decoding import DecoderError, get_decoder
 from tagger.device import describe_device
-from tagger.model_folder import LoadedModel, load_model_folder, load_without_weights
+from tagger.model_folder import (
+    METADATA_FILE,
+    LoadedModel,
+    ModelFolderError,
+    load_model_folder,
+    load_without_weights,
+)
 from tagger.predict import Progress, WordPredictor, default_packed_context
+from tagger.references import ModelReference, resolve_model
 from tagger.runtimes import (
-    DEFAULT_PRECISIONS,
+    RUNTIME_NAMES,
+    SERVING_NOTE_FLAG,
     KerasRuntime,
     LogitsRuntime,
     OnnxRuntime,
     RuntimeSetupError,
-    default_runtime,
+    choose_serving,
     ensure_onnx_graph,
 )
 from tagger.spans import Span, TaggedSentence, spans_of
 from tagger.text import TextSentence, split_text
+from tagger.windows import WindowSettingsError
 
 WordLabels = tuple[tuple[str, ...], tuple[float, ...]]
 logger = logging.getLogger(__name__)
+# Keras dtype policies back to the precision names of `Tagger.load`.
+_POLICY_PRECISIONS = {"mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
 
 
 class Tagger:
     """A trained disease tagger, ready to tag text and BIO data.
 
     `Tagger(loaded)` serves a Keras model already in memory (training does this);
-    `Tagger.load(folder)` reads a model folder and picks the runtime.
+    `Tagger.load(model)` reads a model folder and picks the runtime.
+
+    Attributes:
+        runtime: what computes the logits (`tagger.runtimes.KerasRuntime` or `OnnxRuntime`).
+        runtime_name: `keras` or `onnx`.
+        precision: the precision served (`float32`, `bfloat16`, `float16` or `int8`).
+        serving_note: None, or why it serves otherwise than the default would, e.g.
+            "serving with Keras float32 instead of ONNX Runtime int8: the ONNX graph cache
+            /x is not writable (...) (set TAGGER_CACHE_DIR to a writable folder)".
     """
 
     def __init__(
@@ -74,6 +93,8 @@ class Tagger:
         decoder: str | None = None,
         runtime: LogitsRuntime | None = None,
         packed_context: int | str | None = "auto",
+        precision: str | None = None,
+        serving_note: str | None = None,
     ) -> None:
         if runtime is None:
             if loaded.model is None:
@@ -81,14 +102,23 @@ class Tagger:
             runtime = KerasRuntime(loaded.model)
         self._keras_model = loaded.model
         self.runtime = runtime
+        self.runtime_name = _runtime_name(runtime)
+        self.precision = precision or _keras_precision(loaded.model)
+        self.serving_note = serving_note
         self.folder = loaded.folder
         self.info = loaded.metadata
         self.labels = list(loaded.metadata.labels)
-        self._decode = get_decoder(decoder or loaded.metadata.decoder)
+        self._decode = _decoder(decoder, loaded)
         if packed_context == "auto":
             packed_context = default_packed_context(loaded.metadata.windows)
-        elif isinstance(packed_context, str):
-            raise ValueError(f"packed_context={packed_context!r}: use 'auto', None or a number")
+        elif isinstance(packed_context, str) or (
+            packed_context is not None and packed_context < 0
+        ):
+            raise WindowSettingsError(
+                f"packed_context={packed_context!r} is not a context size",
+                fix="pass packed_context='auto' (the model's default), None (one window per "
+                "sentence) or a number of context tokens, 0 or more",
+            )
         self._predictor = WordPredictor(
             runtime,
             loaded.encoder,
@@ -100,7 +130,7 @@ class Tagger:
     @classmethod
     def load(
         cls,
-        model_dir: str | Path,
+        model: ModelReference | None = None,
         *,
         batch_size: int = 64,
         decoder: str | None = None,
@@ -108,37 +138,53 @@ class Tagger:
         runtime: str = "auto",
         packed_context: int | str | None = "auto",
     ) -> Tagger:
-        """Load a model folder.
+        """Load a model: a folder, a registry version id, or `current` (None: `current`).
 
         `runtime` is `keras`, `onnx` (see `tagger.runtimes`) or `auto`: ONNX Runtime on a
-        CPU-only machine, Keras where a GPU is visible. `precision` is float32, bfloat16
-        or float16 on Keras (mixed precision), float32 or int8 on ONNX Runtime; by default
-        float32 on Keras and int8 on ONNX Runtime (BENCHMARKS.md has the F1 of each).
-        `decoder` overrides the one the model was trained with. `packed_context` is the
-        context on each side of windows shared by consecutive sentences ("auto": the
-        model's default, None: one window per sentence, as in training).
+        CPU-only machine, Keras where a GPU is visible, or the one runtime that has the
+        `precision` asked for. `precision` is float32, bfloat16 or float16 on Keras (mixed
+        precision), float32 or int8 on ONNX Runtime; by default float32 on Keras and int8
+        on ONNX Runtime (BENCHMARKS.md has the F1 of each). A combination that cannot be
+        served raises `RuntimeSetupError`; the one fallback, `auto` serving Keras float32
+        when ONNX Runtime cannot be set up (and no other precision was asked for), logs a
+        warning and sets `serving_note`. `decoder` overrides the one the model was trained
+        with. `packed_context` is the context on each side of windows shared by
+        consecutive sentences ("auto": the model's default, None: one window per sentence,
+        as in training).
         """
-        chosen = default_runtime() if runtime == "auto" else runtime
-        loader = RUNTIME_LOADERS.get(chosen)
-        if loader is None:
-            choices = ", ".join(["auto", *sorted(RUNTIME_LOADERS)])
-            raise ValueError(f"runtime {runtime!r}: choose one of {choices}")
+        chosen, served = choose_serving(runtime, precision)
+        folder = resolve_model(model)
+        note = None
         try:
-            loaded, logits_runtime = loader(
-                Path(model_dir), precision or DEFAULT_PRECISIONS[chosen]
-            )
+            loaded, logits_runtime = RUNTIME_LOADERS[chosen](folder, served)
         except RuntimeSetupError as error:
-            if runtime != "auto" or chosen == "keras":
+            if not (runtime == "auto" and chosen == "onnx" and precision in (None, "float32")):
                 raise
-            logger.warning("serving with Keras instead of ONNX Runtime: %s", error)
-            loaded, logits_runtime = _load_keras(Path(model_dir), "float32")
+            note = (
+                f"serving with Keras float32 instead of {RUNTIME_NAMES[chosen]} {served}: "
+                f"{error.what} ({error.remedy} to serve with {RUNTIME_NAMES[chosen]})"
+            )
+            logger.warning("%s", note, extra={SERVING_NOTE_FLAG: True})
+            served = "float32"
+            loaded, logits_runtime = _load_keras(folder, served)
         return cls(
             loaded,
             batch_size=batch_size,
             decoder=decoder,
             runtime=logits_runtime,
             packed_context=packed_context,
+            precision=served,
+            serving_note=note,
         )
+
+    def describe_serving(self) -> str:
+        """How the model is served, e.g. `ONNX Runtime int8 on CPU`, `Keras float32 on CPU`.
+
+        A fallback is not part of it: show `serving_note` next to it when it is set.
+        """
+        device = "CPU" if isinstance(self.runtime, OnnxRuntime) else self.device
+        name = RUNTIME_NAMES.get(self.runtime_name, self.runtime_name)
+        return f"{name} {self.precision} on {device}"
 
     @property
     def model(self) -> Any:
@@ -219,6 +265,34 @@ class Tagger:
 
     def tag(self, text: str) -> list[Span]:
         return self.tag_many([text])[0]
+
+
+def _runtime_name(runtime: LogitsRuntime) -> str:
+    if isinstance(runtime, OnnxRuntime):
+        return "onnx"
+    if isinstance(runtime, KerasRuntime):
+        return "keras"
+    return type(runtime).__name__
+
+
+def _keras_precision(model: Any) -> str:
+    """The precision of a Keras model: its layers carry the mixed policy, not the model."""
+    policies = {getattr(layer.dtype_policy, "name", "") for layer in getattr(model, "layers", [])}
+    found = [precision for policy, precision in _POLICY_PRECISIONS.items() if policy in policies]
+    return found[0] if found else "float32"
+
+
+def _decoder(decoder: str | None, loaded: LoadedModel) -> Callable[..., Any]:
+    if decoder is not None:
+        return get_decoder(decoder)
+    try:
+        return get_decoder(loaded.metadata.decoder)
+    except DecoderError as error:
+        raise ModelFolderError(
+            f"{loaded.folder / METADATA_FILE}: {error.what}",
+            fix="retrain the model with `python -m training.train --decoder ...`, or choose "
+            "a decoder when loading it",
+        ) from None
 
 
 def _load_keras(folder: Path, precision: str) -> tuple[LoadedModel, LogitsRuntime]:
