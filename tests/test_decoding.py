@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -18,18 +18,10 @@ from tagger.decoding import (
     spans_from_labels,
     viterbi_decode,
 )
+from tests.helpers import iob2_labels, is_valid_iob2
 
 LABELS = ["O", "B-Disease", "I-Disease"]
 TWO_TYPES = ["O", "B-Disease", "I-Disease", "B-Chemical", "I-Chemical"]
-
-
-def is_valid_iob2(labels: list[str]) -> bool:
-    previous = "O"
-    for label in labels:
-        if label.startswith("I-") and previous not in (f"B-{label[2:]}", label):
-            return False
-        previous = label
-    return True
 
 
 @st.composite
@@ -65,12 +57,43 @@ def test_viterbi_output_is_always_valid_iob2(labels: list[str], data: st.DataObj
         assert not decoded[0].startswith("I-")
 
 
+@st.composite
+def probabilities_with_valid_argmax(
+    draw: st.DrawFn, labels: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """A valid IOB2 path and probabilities whose arg-max is that path, by a clear margin.
+
+    Random logits rarely have a valid arg-max (any I- after an O breaks it), so the valid
+    path is drawn first and its label's logit raised above the rest of each row.
+    """
+    types = sorted({label[2:] for label in labels if label != "O"})
+    path_labels = draw(iob2_labels(types, max_segments=30, max_entity=6))
+    path = np.asarray([labels.index(label) for label in path_labels], dtype=np.int64)
+    words = len(path)
+    logits = draw(
+        arrays(
+            np.float64,
+            (words, len(labels)),
+            elements=st.floats(-8, 8, allow_nan=False, allow_infinity=False),
+        )
+    )
+    margins = draw(arrays(np.float64, (words,), elements=st.floats(0.05, 8)))
+    logits[np.arange(words), path] = logits.max(axis=-1) + margins
+    exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return exp / exp.sum(axis=-1, keepdims=True), path
+
+
+@pytest.mark.parametrize("labels", [LABELS, TWO_TYPES])
 @settings(max_examples=100, deadline=None)
-@given(probabilities=probability_matrices(LABELS))
-def test_viterbi_equals_argmax_when_argmax_is_valid(probabilities: np.ndarray) -> None:
-    argmax = probabilities.argmax(axis=-1) if len(probabilities) else np.zeros(0, np.int64)
-    if is_valid_iob2([LABELS[i] for i in argmax]):
-        np.testing.assert_array_equal(viterbi_decode(probabilities, LABELS), argmax)
+@given(data=st.data())
+def test_viterbi_equals_argmax_when_argmax_is_valid(
+    labels: list[str], data: st.DataObject
+) -> None:
+    probabilities, path = data.draw(probabilities_with_valid_argmax(labels))
+    np.testing.assert_array_equal(probabilities.argmax(axis=-1), path)
+    inside = sum(labels[i].startswith("I-") for i in path)
+    event("an I- label follows a B- or I-" if inside else "no I- label")
+    np.testing.assert_array_equal(viterbi_decode(probabilities, labels), path)
 
 
 @settings(max_examples=100, deadline=None)
