@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import keras
-import keras_hub
 import numpy as np
 import pytest
 
 from tagger.model import IGNORE_INDEX, MaskedTokenCrossEntropy, build_token_classifier
+from tests.tiny import tiny_backbone
 
 NUM_LABELS = 3
 
@@ -145,18 +145,6 @@ def test_loss_survives_serialization() -> None:
     assert isinstance(restored, MaskedTokenCrossEntropy)
     labels, logits = random_case(3)
     assert float(restored(labels, logits)) == pytest.approx(float(loss(labels, logits)))
-
-
-def tiny_backbone() -> keras_hub.models.BertBackbone:
-    keras.utils.set_random_seed(0)
-    return keras_hub.models.BertBackbone(
-        vocabulary_size=30,
-        num_layers=1,
-        num_heads=2,
-        hidden_dim=8,
-        intermediate_dim=16,
-        max_sequence_length=32,
-    )
 
 
 def test_classifier_outputs_one_logit_row_per_token() -> None:

@@ -79,16 +79,14 @@ def random_bert_weights(seed: int) -> dict[str, np.ndarray]:
         for projection in ("query", "key", "value"):
             weights[f"{prefix}/attention/self/{projection}/kernel"] = normal(HIDDEN, HIDDEN)
             weights[f"{prefix}/attention/self/{projection}/bias"] = normal(HIDDEN, scale=0.1)
-        weights[f"{prefix}/attention/output/dense/kernel"] = normal(HIDDEN, HIDDEN)
-        weights[f"{prefix}/attention/output/dense/bias"] = normal(HIDDEN, scale=0.1)
-        weights[f"{prefix}/attention/output/LayerNorm/gamma"] = gamma()
-        weights[f"{prefix}/attention/output/LayerNorm/beta"] = normal(HIDDEN, scale=0.1)
         weights[f"{prefix}/intermediate/dense/kernel"] = normal(HIDDEN, INTERMEDIATE)
         weights[f"{prefix}/intermediate/dense/bias"] = normal(INTERMEDIATE, scale=0.1)
-        weights[f"{prefix}/output/dense/kernel"] = normal(INTERMEDIATE, HIDDEN)
-        weights[f"{prefix}/output/dense/bias"] = normal(HIDDEN, scale=0.1)
-        weights[f"{prefix}/output/LayerNorm/gamma"] = gamma()
-        weights[f"{prefix}/output/LayerNorm/beta"] = normal(HIDDEN, scale=0.1)
+        # Both residual blocks: a dense projection back to HIDDEN, then a LayerNorm.
+        for block, width in (("attention/output", HIDDEN), ("output", INTERMEDIATE)):
+            weights[f"{prefix}/{block}/dense/kernel"] = normal(width, HIDDEN)
+            weights[f"{prefix}/{block}/dense/bias"] = normal(HIDDEN, scale=0.1)
+            weights[f"{prefix}/{block}/LayerNorm/gamma"] = gamma()
+            weights[f"{prefix}/{block}/LayerNorm/beta"] = normal(HIDDEN, scale=0.1)
     return weights
 
 

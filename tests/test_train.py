@@ -15,7 +15,14 @@ from tagger.bio import Sentence, write_bio
 from tagger.model_folder import load_model_folder
 from tagger.tagger import Tagger
 from tagger.windows import WindowSettings
-from tests.tiny import TINY_WINDOWS, tiny_corpus, tiny_encoder
+from tests.tiny import (
+    TINY_TRAIN_SENTENCES,
+    TINY_WINDOWS,
+    tiny_corpus,
+    tiny_encoder,
+    tiny_recipe,
+    tiny_split,
+)
 from training.evaluate import evaluate_tagger
 from training.schedule import WarmupLinearDecay
 from training.train import (
@@ -58,18 +65,9 @@ class SabotageLastEpoch(keras.callbacks.Callback):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[TrainResult, list[Sentence]]:
     encoder = tiny_encoder(tmp_path_factory.mktemp("encoder"))
-    corpus = tiny_corpus()
-    settings = TrainSettings(
-        learning_rate=5e-3,
-        epochs=SABOTAGED_EPOCH,
-        batch_size=8,
-        windows=TINY_WINDOWS,
-        patience=SABOTAGED_EPOCH,
-    )
-    dev = corpus[48:]
-    result = fine_tune(
-        encoder, corpus[:48], dev, settings, callbacks=[SabotageLastEpoch()], verbose=0
-    )
+    train, dev = tiny_split()
+    settings = tiny_recipe(SABOTAGED_EPOCH)
+    result = fine_tune(encoder, train, dev, settings, callbacks=[SabotageLastEpoch()], verbose=0)
     return result, dev
 
 
@@ -97,8 +95,8 @@ def test_fine_tune_records_what_it_did(trained: tuple[TrainResult, list[Sentence
     assert metadata.windows == TINY_WINDOWS
     assert metadata.metrics["dev"] == result.history[result.best_epoch - 1]["dev"]
     assert metadata.training["best_epoch"] == result.best_epoch
-    assert metadata.training["train_sentences"] == 48
-    assert metadata.training["train_windows"] >= 48
+    assert metadata.training["train_sentences"] == TINY_TRAIN_SENTENCES
+    assert metadata.training["train_windows"] >= TINY_TRAIN_SENTENCES
     assert metadata.training["history"] == result.history
     assert metadata.training["windows"] == dataclasses.asdict(TINY_WINDOWS)
     assert len(result.seconds_per_epoch) == SABOTAGED_EPOCH
