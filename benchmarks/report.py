@@ -37,6 +37,19 @@ def spacy_name(spacy: dict[str, Any]) -> str:
     )
 
 
+def spacy_stop(spacy: dict[str, Any]) -> str:
+    """Why the spaCy baseline stopped training: patience ran out, or the epoch cap came first."""
+    recipe, run = spacy["recipe"], len(spacy["epochs"])
+    since_best = run - spacy["best_epoch"]
+    if since_best >= recipe["patience_epochs"]:
+        return f"Training stopped by patience: {since_best} epochs without a better devel F1."
+    return (
+        f"Training stopped at the epoch cap ({recipe['max_epochs']}), {since_best} epochs after "
+        f"the best, before patience ({recipe['patience_epochs']}) ran out, so a longer run "
+        "could still find a better devel epoch."
+    )
+
+
 def spacy_missing(what: str) -> str:
     return f"{what}: _not measured yet: run `python -m benchmarks.run_all --steps spacy`_"
 
@@ -92,7 +105,8 @@ def accuracy_section(results: Results) -> str:
             f"{spacy['test'].get('n_invalid_i', 'n/a')} `I-` tags after `O` on test. Measured "
             f"{spacy['measured']} by `python -m benchmarks.run_all --steps spacy "
             f"--spacy-max-epochs {spacy['recipe']['max_epochs']}` "
-            f"({spacy['wall_seconds']:.0f} s wall), which runs the command in the table."
+            f"({spacy['wall_seconds']:.0f} s wall), which runs the command in the table. "
+            + spacy_stop(spacy)
         )
     else:
         lines.append("\n" + spacy_missing("spaCy CNN baseline"))
@@ -300,7 +314,8 @@ def training_time_section(results: Results) -> str:
     if spacy:
         spacy_epoch = mean_epoch_seconds(spacy)
         lines.append(
-            f"| spaCy CNN baseline (from scratch; its own run) | {spacy_epoch:.0f} | "
+            f"| spaCy CNN baseline (from scratch; its own run; ratio: spaCy / peer) | "
+            f"{spacy_epoch:.0f} | "
             f"{spacy_epoch / peer_epoch:.2f} |"
         )
     if default and default["training"].get("history"):
