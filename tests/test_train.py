@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from tagger.bio import Sentence, write_bio
+from tagger.errors import EXIT_USER_ERROR
 from tagger.model_folder import load_model_folder
 from tagger.tagger import Tagger
 from tagger.windows import WindowSettings
@@ -27,6 +28,7 @@ from training.evaluate import evaluate_tagger
 from training.schedule import WarmupLinearDecay
 from training.train import (
     LABELS,
+    PROG,
     RECIPES,
     DevEvaluation,
     TrainResult,
@@ -196,14 +198,15 @@ def test_overrides_do_not_change_the_recipes() -> None:
 
 
 def test_impossible_window_flag_is_reported(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--out", "model", "--max-tokens", "4"]) == 1
-    assert capsys.readouterr().err.startswith("error: max_tokens=4")
+    assert main(["--out", "model", "--max-tokens", "4"]) == EXIT_USER_ERROR
+    assert capsys.readouterr().err.startswith(f"{PROG}: error: max_tokens=4")
 
 
 def test_missing_data_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--out", str(tmp_path / "model"), "--data-dir", str(tmp_path / "none")]) == 1
+    code = main(["--out", str(tmp_path / "model"), "--data-dir", str(tmp_path / "none")])
+    assert code == EXIT_USER_ERROR
     error = capsys.readouterr().err
-    assert error.startswith("error: ") and error.count("\n") == 1
+    assert error.startswith(f"{PROG}: error: ") and error.count("\n") == 1
     assert not (tmp_path / "model").exists()
 
 
