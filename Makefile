@@ -28,7 +28,7 @@ $(VENV)/.test-installed: $(VENV)/.installed requirements-test.txt
 # Streamlit with the training worker beside it (the app would start one otherwise);
 # the trap stops the worker when Streamlit exits, Ctrl-C included.
 run: data-ready
-	$(PY) -m training.worker --adopt $(MODEL_DIR) & worker=$$!; \
+	$(PY) -m worker --adopt $(MODEL_DIR) & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT; \
 	$(PY) -m streamlit run streamlit_app.py
 

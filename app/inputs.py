@@ -16,14 +16,13 @@ app.inputs.InputProblem: The text is empty. Paste an abstract or pick a sample a
 
 from __future__ import annotations
 
-from tagger.errors import TaggerError
-
 import re
 import unicodedata
 import warnings
 from dataclasses import dataclass
 
 from tagger.bio import BioFormatError, BioRepairWarning, Sentence, parse_bio
+from tagger.errors import TaggerError
 
 # C0/C1 control characters except tab, newline and carriage return.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")

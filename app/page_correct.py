@@ -14,13 +14,13 @@ import streamlit as st
 
 from app import editing, render, services, shell, state, tagging
 from app.settings import AppSettings
-from tagger.decoding import spans_from_labels
-from training.corrections import (
+from curation.corrections import (
     CorrectionNotFoundError,
     CorrectionsStore,
     InvalidCorrectionError,
     file_source,
 )
+from tagger.decoding import spans_from_labels
 
 PICK_FROM_KEY = "correct_pick_from"
 PICK_NUMBER_KEY = "correct_pick_number"
@@ -139,7 +139,7 @@ def _selected_range(target: state.CorrectionTarget) -> tuple[int, int]:
     return first, last
 
 
-def _counts(store: CorrectionsStore, status: services.ModelStatus) -> None:
+def _counts(settings: AppSettings, store: CorrectionsStore, status: services.ModelStatus) -> None:
     left, right = st.columns(2)
     left.metric(
         "Corrections saved", f"{store.count():,}", help="One per sentence: the latest save."
@@ -147,9 +147,11 @@ def _counts(store: CorrectionsStore, status: services.ModelStatus) -> None:
     if status.tagger is None:
         right.metric("Since the model in service was trained", "–", help="No model in service.")
         return
-    new = services.corrections_since_serving(store, status)
+    changes = services.corrections_since_serving(settings)
     right.metric(
-        "Since the model in service was trained", f"{new.count:,}", help=render.md(new.explanation)
+        "Since the model in service was trained",
+        f"{changes.new:,}",
+        help=render.md(changes.explanation()),
     )
 
 
@@ -333,7 +335,7 @@ def render_page() -> None:
     st.title("Correct")
     store = services.corrections_store(settings)
     status = services.serving_model(settings)
-    _counts(store, status)
+    _counts(settings, store, status)
     shell.show_flashes()
     _picker()
     target = state.correction_target()

@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from app import render, services, shell, state
-from training.corrections import (
+from curation.corrections import (
     Correction,
     CorrectionFilter,
     CorrectionNotFoundError,

@@ -18,7 +18,7 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile
 from app import inputs, render, services, shell, state, tagging
 from app.evaluation import Mention
 from app.settings import AppSettings
-from training.corrections import file_source
+from curation import file_source
 
 UPLOAD_KEY = "inspect_upload"
 ONLY_DISAGREEING_KEY = "inspect_only_disagreeing"

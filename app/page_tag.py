@@ -12,7 +12,7 @@ import streamlit as st
 from app import inputs, render, services, shell, state, tagging
 from app.samples import load_samples
 from app.settings import AppSettings
-from training.corrections import text_source
+from curation import text_source
 
 TEXT_KEY = "tag_text"
 SAMPLE_KEY = "tag_sample"

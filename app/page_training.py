@@ -1,6 +1,6 @@
 """Training: retrain on the curators' corrections, watch it run, choose the model in service.
 
-- **Retrain** queues one job for the training worker (``python -m training.worker``).
+- **Retrain** queues one job for the training worker (``python -m worker``).
   It is disabled, with the reason, while a job is queued or running, and when no
   correction changed since the version in service was trained (unless overridden).
 - **Live progress** (an ``st.fragment`` that reruns itself every few seconds): a
@@ -19,14 +19,10 @@ import streamlit as st
 
 from app import render, services, shell, state, training_view
 from app.settings import AppSettings
-from training.corrections import CorrectionsStore
-from training.jobs import Job, JobNotFoundError, JobStatus, retrain_availability
-from training.registry import ModelVersion, RegistryError
-from training.worker import request_retrain
+from curation import Curation, Job, JobNotFoundError, JobStatus, ModelVersion, RegistryError
+from curation.jobs import START_FROM_ENCODER, START_FROM_SERVING
+from tagger.model_folder import ModelFolderError
 
-# training.retrain's start points, spelled here: importing it imports Keras.
-START_FROM_SERVING = "serving"
-START_FROM_ENCODER = "encoder"
 OVERRIDE_KEY = "training_override"
 START_FROM_KEY = "training_start_from"
 ACTIVE_REFRESH_S = 2.0  # while a job runs: the progress bar moves
@@ -56,8 +52,7 @@ def _actor() -> str:
 
 def click_retrain(
     settings: AppSettings,
-    stores: services.TrainingStores,
-    corrections: CorrectionsStore,
+    curation: Curation,
     *,
     requested_by: str,
     start_from: str,
@@ -68,13 +63,8 @@ def click_retrain(
     Checked again at click time: another session may have queued a job since this
     page was drawn, and the queue itself refuses a second active job.
     """
-    availability = retrain_availability(
-        stores.queue, stores.registry, corrections, override=override
-    )
-    if not availability.allowed:
-        return "warning", f"Nothing was queued: {availability.reason}"
-    result = request_retrain(
-        stores.queue, requested_by=requested_by, start_from=start_from, override=override
+    result = curation.request_retrain(
+        requested_by=requested_by, start_from=start_from, override=override
     )
     if not result.created:
         return "warning", result.message
@@ -82,11 +72,10 @@ def click_retrain(
     return "success", f"{result.message} Progress shows below; the app stays usable meanwhile."
 
 
-def _retrain(settings: AppSettings, corrections: CorrectionsStore) -> None:
+def _retrain(settings: AppSettings) -> None:
     kind, message = click_retrain(
         settings,
-        services.training_stores(settings),
-        corrections,
+        services.curation(settings),
         requested_by=_actor(),
         start_from=st.session_state.get(START_FROM_KEY, START_FROM_SERVING),
         override=bool(st.session_state.get(OVERRIDE_KEY, False)),
@@ -94,17 +83,14 @@ def _retrain(settings: AppSettings, corrections: CorrectionsStore) -> None:
     state.flash(kind, render.md(message))
 
 
-def _cancel(stores: services.TrainingStores, job_id: int) -> None:
+def _cancel(stores: Curation, job_id: int) -> None:
     try:
         stores.queue.request_cancel(job_id)
     except JobNotFoundError as error:
         st.toast(str(error))
 
 
-def _promote(stores: services.TrainingStores, version: str) -> None:
-    # Imported here: it imports Keras, which promote() checks the folder with anyway.
-    from tagger.model_folder import ModelFolderError
-
+def _promote(stores: Curation, version: str) -> None:
     try:
         stores.registry.promote(version, actor=_actor())
     except (RegistryError, ModelFolderError) as error:
@@ -115,9 +101,7 @@ def _promote(stores: services.TrainingStores, version: str) -> None:
     state.flash("success", f"Version {render.md(version)} is in service from the next request on.")
 
 
-def _rollback(stores: services.TrainingStores) -> None:
-    from tagger.model_folder import ModelFolderError
-
+def _rollback(stores: Curation) -> None:
     try:
         restored = stores.registry.rollback(actor=_actor())
     except (RegistryError, ModelFolderError) as error:
@@ -126,8 +110,8 @@ def _rollback(stores: services.TrainingStores) -> None:
     state.flash("success", f"Rolled back: version {render.md(restored.version)} is in service.")
 
 
-def _start_worker(settings: AppSettings, stores: services.TrainingStores) -> None:
-    pid = services.start_worker(settings, stores.queue)
+def _start_worker(settings: AppSettings) -> None:
+    pid = services.start_worker(settings)
     if pid is None:
         state.flash("info", "A worker is already running.")
     else:
@@ -139,8 +123,8 @@ def _start_worker(settings: AppSettings, stores: services.TrainingStores) -> Non
 # ---------------------------------------------------------------------------
 
 
-def _worker_line(settings: AppSettings, stores: services.TrainingStores) -> None:
-    workers = stores.queue.live_workers()
+def _worker_line(settings: AppSettings, stores: Curation) -> None:
+    workers = stores.roster.live()
     active = stores.queue.active_job()
     if workers:
         worker = workers[0]
@@ -159,36 +143,32 @@ def _worker_line(settings: AppSettings, stores: services.TrainingStores) -> None
         st.warning(
             "No training worker is running yet; the app starts one (it needs a few seconds "
             "to load TensorFlow). Logs: "
-            f"`{render.md(str(services.worker_settings(settings).log_dir))}`.",
+            f"`{render.md(str(services.worker_log(settings)))}`.",
             icon=":material/hourglass_top:",
         )
         st.button(
             "Start a worker now",
             on_click=_start_worker,
-            args=(settings, stores),
+            args=(settings,),
             icon=":material/play_arrow:",
         )
     else:
         st.warning(
             "No training worker is running, and this app does not start one "
-            "(TAGGER_START_WORKER=0). Start `python -m training.worker` on the training "
+            "(TAGGER_START_WORKER=0). Start `python -m worker` on the training "
             "machine, with the same TAGGER_DB_URL and models folder.",
             icon=":material/warning:",
         )
 
 
-def _retrain_controls(
-    settings: AppSettings, stores: services.TrainingStores, corrections: CorrectionsStore
-) -> None:
+def _retrain_controls(settings: AppSettings, stores: Curation) -> None:
     st.subheader("Retrain")
     override = st.checkbox(
         "Retrain even if no correction changed",
         key=OVERRIDE_KEY,
         help="For example to start again from the encoder, or after changing the base data.",
     )
-    availability = retrain_availability(
-        stores.queue, stores.registry, corrections, override=override
-    )
+    availability = stores.retrain_availability(override=override)
     st.radio(
         "Start from",
         list(START_FROM_LABELS),
@@ -203,19 +183,19 @@ def _retrain_controls(
         icon=":material/model_training:",
         disabled=not availability.allowed,
         on_click=_retrain,
-        args=(settings, corrections),
+        args=(settings,),
         help=availability.reason,
     )
     note = right.caption if availability.allowed else right.info
     note(render.md(availability.reason))
 
 
-def _queued_view(job: Job, stores: services.TrainingStores) -> None:
+def _queued_view(job: Job, stores: Curation) -> None:
     st.info(f"{render.md(job.describe()).capitalize()}.", icon=":material/schedule:")
     st.button("Cancel", key=f"cancel_{job.id}", on_click=_cancel, args=(stores, job.id))
 
 
-def _running_view(job: Job, stores: services.TrainingStores) -> None:
+def _running_view(job: Job, stores: Curation) -> None:
     progress = job.progress
     st.progress(progress.fraction, text=render.md(training_view.progress_text(progress)))
     columns = st.columns(4)
@@ -256,7 +236,7 @@ def _running_view(job: Job, stores: services.TrainingStores) -> None:
         )
 
 
-def _last_outcome(stores: services.TrainingStores) -> None:
+def _last_outcome(stores: Curation) -> None:
     recent = stores.queue.jobs(limit=1)
     if not recent:
         st.caption("No training job has run yet.")
@@ -271,7 +251,7 @@ def _last_outcome(stores: services.TrainingStores) -> None:
 
 def live_progress(settings: AppSettings, job_at_render: int | None) -> None:
     """The part of the page that refreshes itself (see :func:`render_page`)."""
-    stores = services.training_stores(settings)
+    stores = services.curation(settings)
     job = stores.queue.active_job()
     if (job.id if job is not None else None) != job_at_render:
         st.rerun()  # a job started or ended: the button and the history change too
@@ -283,7 +263,7 @@ def live_progress(settings: AppSettings, job_at_render: int | None) -> None:
         _running_view(job, stores)
 
 
-def _promote_rows(stores: services.TrainingStores, versions: list[ModelVersion]) -> None:
+def _promote_rows(stores: Curation, versions: list[ModelVersion]) -> None:
     history = stores.registry.serving_history(limit=1)
     previous = history[0].previous if history else None
     st.button(
@@ -314,7 +294,7 @@ def _f1(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}"
 
 
-def _versions(stores: services.TrainingStores) -> None:
+def _versions(stores: Curation) -> None:
     st.subheader("Model versions")
     versions = stores.registry.versions()
     if not versions:
@@ -340,7 +320,7 @@ def _versions(stores: services.TrainingStores) -> None:
         st.dataframe(events, hide_index=True, width="stretch")
 
 
-def _jobs(stores: services.TrainingStores) -> None:
+def _jobs(stores: Curation) -> None:
     st.subheader("Jobs")
     jobs = stores.queue.jobs(limit=50)
     if not jobs:
@@ -360,7 +340,7 @@ def render_page() -> None:
     st.title("Training")
     shell.show_flashes()
     try:
-        stores = services.training_stores(settings)
+        stores = services.curation(settings)
         job = stores.queue.active_job()
     except Exception as error:  # the other pages keep working without the database
         st.error(
@@ -369,9 +349,8 @@ def render_page() -> None:
             icon=":material/error:",
         )
         return
-    corrections = services.corrections_store(settings)
     _worker_line(settings, stores)
-    _retrain_controls(settings, stores, corrections)
+    _retrain_controls(settings, stores)
     st.subheader("Progress")
     refresh = ACTIVE_REFRESH_S if job is not None else IDLE_REFRESH_S
     st.fragment(live_progress, run_every=refresh)(settings, job.id if job else None)

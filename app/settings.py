@@ -26,13 +26,13 @@ Example:
 
 from __future__ import annotations
 
-from tagger.errors import TaggerError
-
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
+
+from tagger.errors import TaggerError
 
 T = TypeVar("T")
 

@@ -70,6 +70,10 @@ def sidebar(settings: AppSettings) -> None:
             st.caption(
                 f"Model **{render.md(status.tagger.version)}** · {render.md(status.tagger.device)}"
             )
+            # An automatic fallback is allowed only where it is shown.
+            note = getattr(status.tagger, "serving_note", None)
+            if note:
+                st.caption(f":material/warning: {render.md(note)}")
         count = services.corrections_store(settings).count()
         st.caption(f"{render.plural(count, 'correction')} saved")
         training_caption(settings)
@@ -78,7 +82,7 @@ def sidebar(settings: AppSettings) -> None:
 def training_caption(settings: AppSettings) -> None:
     """One line on the job in progress, if any, on every page."""
     try:
-        job = services.training_stores(settings).queue.active_job()
+        job = services.curation(settings).queue.active_job()
     except Exception:  # the Training page explains a database problem
         return
     if job is None:

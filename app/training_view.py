@@ -18,8 +18,8 @@ from datetime import datetime
 
 import pandas as pd
 
-from training.jobs import Job, Progress
-from training.registry import ModelVersion, ServingEvent
+from curation.jobs import Job, Progress
+from curation.registry import ModelVersion, ServingEvent
 
 NONE_MARK = "–"
 SPLITS = (("dev", "dev"), ("test", "test"))

@@ -434,22 +434,17 @@ def step_retrain(args: argparse.Namespace, n_corrections: int = 200) -> None:
     one retrain runs through the worker, and we score before and after."""
     import shutil
 
+    from curation import Curation, file_source
     from tagger.bio import read_bio
     from tagger.tagger import Tagger
-    from training.corrections import file_source
     from training.evaluate import evaluate_predictions
-    from training.worker import WorkerSettings, adopt_existing_model, request_retrain
+    from worker.loop import adopt_existing_model
 
     model = Path(args.default_model)
     work = MODELS / "bench-retrain"
     shutil.rmtree(work, ignore_errors=True)
-    settings = WorkerSettings(
-        app_data_dir=work / "data",
-        registry_dir=work / "registry",
-        data_dir=args.data_dir,
-        adopt_dir=None,
-    )
-    queue, registry, store = settings.open_stores()
+    curation = Curation.open(data_dir=work / "data", registry_dir=work / "registry")
+    queue, registry, store = curation.queue, curation.registry, curation.corrections
     adopt_existing_model(registry, model)
     before = Tagger.load(model)
     devel = read_bio(args.data_dir / "devel.tsv")
@@ -466,19 +461,15 @@ def step_retrain(args: argparse.Namespace, n_corrections: int = 200) -> None:
             model_version=before.version,
             annotator="benchmark",
         )
-    request_retrain(queue, requested_by="benchmark")
+    curation.request_retrain(requested_by="benchmark")
     command = [
         sys.executable,
         "-m",
-        "training.worker",
+        "worker",
         "--once",
         "--data-dir",
         str(args.data_dir),
-        "--app-data-dir",
-        str(settings.app_data_dir),
-        "--registry",
-        str(settings.registry_dir),
-        "--no-adopt",
+        *curation.worker_args(adopt_dir=None),
     ]
     seconds = run_logged(command)
     job = queue.jobs(limit=1)[0]

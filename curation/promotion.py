@@ -55,7 +55,7 @@ class PromotionPolicy:
 
     def decide(
         self,
-        candidate_dev_f1: float,
+        candidate_dev_f1: float | None,
         *,
         serving_dev_f1: float | None,
         serving_version: str | None = None,
@@ -63,6 +63,12 @@ class PromotionPolicy:
         if serving_dev_f1 is None:
             return PromotionDecision(True, "no model was in service")
         name = serving_version or "the serving version"
+        if candidate_dev_f1 is None:
+            return PromotionDecision(
+                False,
+                f"its dev F1 is undefined (no disease mention in the dev sentences), so it "
+                f"cannot be compared with {name}: kept as a candidate",
+            )
         drop = serving_dev_f1 - candidate_dev_f1
         if drop <= self.tolerance + 1e-9:
             return PromotionDecision(

@@ -70,6 +70,7 @@ class FakeTagger:
     def __init__(self, version: str = FAKE_VERSION) -> None:
         self.version = version
         self.device = "CPU (fake)"
+        self.serving_note: str | None = None
         self.metadata: dict[str, Any] = {"version": version, "created": "2025-01-01T00:00:00+00:00"}
         self.calls = 0
 
@@ -131,7 +132,7 @@ class WorkerStarts:
     def __init__(self) -> None:
         self.calls: list[Path] = []
 
-    def __call__(self, settings: Any, queue: Any) -> int | None:
+    def __call__(self, settings: Any) -> int | None:
         self.calls.append(settings.data_dir)
         return None
 

@@ -8,9 +8,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Button
 
+from curation.corrections import CorrectionFilter, CorrectionsStore
 from tests.app_fakes import make_app, shown
 from tests.test_app_inspect import FILE, upload
-from training.corrections import CorrectionFilter, CorrectionsStore
 
 TARGET = "file:fixture.tsv#0"  # "Chronic renal failure and fever ." from FILE
 
@@ -34,7 +34,7 @@ def send_to_correct(app: AppTest) -> AppTest:
 
 
 def store(tmp_path: Path) -> CorrectionsStore:
-    return CorrectionsStore.in_folder(tmp_path / "data")
+    return CorrectionsStore.open(data_dir=tmp_path / "data")
 
 
 def button(app: AppTest, label: str) -> Button:

@@ -9,9 +9,9 @@ import pytest
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
+from curation.corrections import CorrectionFilter, CorrectionsStore
 from tagger.bio import parse_bio
 from tests.app_fakes import make_app
-from training.corrections import CorrectionFilter, CorrectionsStore
 
 FEVER = (("Fever", "and", "rash", "."), ("B-Disease", "O", "B-Disease", "O"))
 ASTHMA = (("Severe", "asthma", "."), ("O", "B-Disease", "O"))
@@ -42,7 +42,7 @@ def seed(store: CorrectionsStore) -> None:
 
 @pytest.fixture
 def store(tmp_path: Path) -> CorrectionsStore:
-    store = CorrectionsStore.in_folder(tmp_path / "data")
+    store = CorrectionsStore.open(data_dir=tmp_path / "data")
     seed(store)
     return store
 

@@ -15,12 +15,11 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from curation.jobs import JobStatus
 from tests.app_fakes import APP_SCRIPT, isolate_app, shown
-from tests.test_worker import TINY_RECIPE
-from tests.tiny import tiny_corpus, tiny_encoder
+from tests.tiny import TINY_RECIPE, tiny_corpus, tiny_encoder
 from tests.worker_helpers import write_tiny_data
-from training.jobs import JobStatus
-from training.worker import Worker, WorkerSettings
+from worker.loop import Worker, WorkerSettings
 
 TEXT = "Patients developed seizures after cocaine."
 

@@ -96,3 +96,19 @@ def test_without_a_model_the_app_starts_and_says_so(
     assert not app.exception
     assert any("No model is available yet" in warning.value for warning in app.warning)
     assert app.button[0].disabled
+
+
+def test_a_serving_fallback_is_shown_in_the_sidebar(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.app_fakes import FakeTagger
+
+    def falling_back(folder: Path) -> FakeTagger:
+        tagger = FakeTagger.load(folder)
+        tagger.serving_note = "serving with Keras float32 instead of ONNX Runtime int8"
+        return tagger
+
+    app = make_app(tmp_path, monkeypatch, factory=falling_back).run()
+    assert not app.exception
+    captions = " ".join(shown(caption.value) for caption in app.sidebar.caption)
+    assert "serving with Keras float32 instead of ONNX Runtime int8" in captions

@@ -18,12 +18,11 @@ from streamlit.testing.v1.element_tree import Button
 
 from app import page_training, services, training_view
 from app.settings import AppSettings
+from curation import Curation
+from curation.jobs import JobStatus, Progress
+from curation.promotion import PromotionDecision
 from tests.app_fakes import APP_SCRIPT, WorkerStarts, make_app, shown
 from tests.worker_helpers import clone_version
-from training.corrections import CorrectionsStore
-from training.db import Database
-from training.jobs import JobQueue, JobStatus, Progress
-from training.registry import PromotionDecision, Registry
 
 TRAINING_PAGE = "app/page_training.py"
 PROMOTE = PromotionDecision(True, "test: promote")
@@ -42,13 +41,14 @@ RUNNING = Progress(
 
 
 class Stores:
-    """The app's stores as a worker (or another app server) sees them."""
+    """The curation state as a worker (or another app server) sees it."""
 
     def __init__(self, tmp_path: Path) -> None:
-        self.database = Database.open(data_dir=tmp_path / "data")
-        self.queue = JobQueue(self.database)
-        self.registry = Registry(self.database, tmp_path / "models")
-        self.corrections = CorrectionsStore.in_folder(tmp_path / "data")
+        self.curation = Curation.open(data_dir=tmp_path / "data", registry_dir=tmp_path / "models")
+        self.database = self.curation.database
+        self.queue = self.curation.queue
+        self.registry = self.curation.registry
+        self.corrections = self.curation.corrections
 
     def add_version(
         self,
@@ -127,7 +127,7 @@ def test_retrain_is_disabled_without_new_corrections_until_overridden(
     assert not app.exception
     assert retrain(app).disabled
     assert "No new corrections since version v1 was trained" in texts(app.info)
-    assert "use the override" in texts(app.info)
+    assert "tick the override" in texts(app.info)
 
     app.checkbox(key=page_training.OVERRIDE_KEY).check().run()
     assert not retrain(app).disabled
@@ -346,7 +346,7 @@ def test_without_any_model_the_first_job_is_queued_and_the_app_stays_usable(
     app = make_app(tmp_path, monkeypatch, with_model=False).run()
     assert not app.exception
     [job] = stores.queue.jobs()
-    assert job.options == {"start_from": "encoder"} and job.status == JobStatus.QUEUED
+    assert job.options["start_from"] == "encoder" and job.status == JobStatus.QUEUED
     assert "the first model is being trained: job 1" in texts(app.warning)
     assert app.button[0].disabled  # Tag needs a model
     for page in ("app/page_inspect.py", "app/page_corrections.py", "app/page_correct.py"):
@@ -387,18 +387,6 @@ def test_no_worker_is_started_while_a_job_has_a_live_worker(
     assert services.start_worker.calls == []  # type: ignore[attr-defined]
 
 
-def test_a_starting_worker_is_seen_through_its_lock_file(tmp_path: Path) -> None:
-    import os
-    import socket
-
-    assert not services.worker_holds_lock(tmp_path)
-    lock = tmp_path / "worker.lock"
-    lock.write_text(f"{socket.gethostname()}:{os.getpid()}\n")
-    assert services.worker_holds_lock(tmp_path)
-    lock.write_text(f"{socket.gethostname()}:999999999\n")  # no such process
-    assert not services.worker_holds_lock(tmp_path)
-
-
 def test_two_sessions_clicking_retrain_queue_one_job(
     served: Stores, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -413,7 +401,7 @@ def test_two_sessions_clicking_retrain_queue_one_job(
     retrain(second).click().run()
     assert len(served.queue.jobs()) == 1
     assert served.queue.jobs()[0].requested_by == "tester"
-    assert "Nothing was queued: A retrain is in progress: job 1" in texts(second.warning)
+    assert "Nothing was queued: job 1 (queued at" in texts(second.warning)
 
 
 def test_simultaneous_clicks_from_many_sessions_make_one_job(
@@ -428,12 +416,11 @@ def test_simultaneous_clicks_from_many_sessions_make_one_job(
     lock = threading.Lock()
 
     def click(index: int) -> None:
-        stores = services.TrainingStores(JobQueue(served.database), served.registry)
+        curation = Curation.open(data_dir=settings.data_dir, registry_dir=settings.registry_dir)
         barrier.wait()
         outcome = page_training.click_retrain(
             settings,
-            stores,
-            served.corrections,
+            curation,
             requested_by=f"session-{index}",
             start_from="serving",
             override=False,

@@ -13,27 +13,16 @@ from pathlib import Path
 
 import pytest
 
+from curation.corrections import Correction, CorrectionsStore
+from curation.jobs import Job, JobQueue, JobSignal, JobStatus
 from tagger.bio import Sentence
 from tagger.model_folder import read_metadata
 from tests.conftest import REPO_ROOT
-from tests.tiny import TINY_WINDOWS, tiny_corpus, tiny_encoder
-from tests.worker_helpers import write_tiny_data
-from training.corrections import Correction, CorrectionsStore
-from training.jobs import Job, JobQueue, JobSignal, JobStatus, this_worker_id
-from training.retrain import JobProgressCallback, merge_corrections
-from training.train import TrainSettings
-from training.worker import (
-    Worker,
-    WorkerSettings,
-    ensure_initial_job,
-    main,
-    request_retrain,
-    settings_to_args,
-)
-
-TINY_RECIPE = TrainSettings(
-    learning_rate=5e-3, epochs=2, batch_size=8, windows=TINY_WINDOWS, patience=2
-)
+from tests.tiny import TINY_RECIPE, tiny_corpus, tiny_encoder
+from tests.worker_helpers import worker_cli_args, write_tiny_data
+from worker.job_data import merge_corrections
+from worker.loop import Worker, WorkerSettings, main
+from worker.progress import JobProgressCallback
 
 
 @pytest.fixture
@@ -134,7 +123,7 @@ def test_progress_callback_stops_within_one_step_when_cancelled() -> None:
         reports.append(loss_point[0])
         return next(signals)
 
-    from training.retrain import JobStopped
+    from worker.progress import JobStopped
 
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse")
@@ -166,7 +155,7 @@ def test_retrain_cycle_trains_registers_and_serves_a_new_version(
         Sentence(["fever", "after", "lithium", "."], ["B-Disease", "O", "O", "O"]),
     )
 
-    queued = request_retrain(worker.queue, requested_by="ada")
+    queued = worker.curation.request_retrain(requested_by="ada")
     assert queued.created
     started = time.perf_counter()
     assert worker.run(once=True) == 0
@@ -207,7 +196,7 @@ def test_retrain_cycle_trains_registers_and_serves_a_new_version(
 def test_worse_version_stays_a_candidate(settings: WorkerSettings) -> None:
     worker = make_worker(dataclasses.replace(settings, tolerance=-100.0))
     serving = worker.registry.serving_version()
-    queued = request_retrain(worker.queue, override=True)
+    queued = worker.curation.request_retrain(override=True)
     worker.run(once=True)
     job = worker.queue.get(queued.job.id)
     assert job.status == JobStatus.SUCCEEDED
@@ -222,7 +211,7 @@ def test_cancel_stops_within_one_step_and_leaves_the_serving_model(
 ) -> None:
     worker = make_worker(dataclasses.replace(settings, max_steps=20))
     serving = worker.registry.serving_version()
-    queued = request_retrain(worker.queue, override=True)
+    queued = worker.curation.request_retrain(override=True)
     on_step(
         worker.queue, lambda step: worker.queue.request_cancel(queued.job.id) if step == 2 else None
     )
@@ -246,13 +235,13 @@ def test_corrections_saved_during_a_job_go_into_the_next_job(settings: WorkerSet
             during.append(save_correction(worker.corrections, flip_first_entity(train[1]), 1))
 
     on_step(worker.queue, save_during)
-    first = request_retrain(worker.queue).job
+    first = worker.curation.request_retrain().job
     worker.run(once=True)
     assert worker.queue.get(first.id).correction_ids == (before.id,)
     assert worker.registry.serving() is not None
     assert worker.registry.serving().correction_ids == (before.id,)  # type: ignore[union-attr]
 
-    second = request_retrain(worker.queue)
+    second = worker.curation.request_retrain()
     assert second.created  # the correction saved during the first job counts as new
     worker.run(once=True)
     assert worker.queue.get(second.job.id).correction_ids == (before.id, during[0].id)
@@ -264,8 +253,8 @@ def test_first_start_without_a_model_queues_and_runs_the_first_training(
 ) -> None:
     worker = make_worker(dataclasses.replace(settings, adopt_dir=None))
     job = worker.queue.active_job()
-    assert job is not None and job.options == {"start_from": "encoder"}
-    assert ensure_initial_job(worker.queue, worker.registry) is None  # not twice
+    assert job is not None and job.options["start_from"] == "encoder"
+    assert worker.curation.ensure_first_job(adopt_dir=None) is None  # not twice
     worker.run(once=True)
     finished = worker.queue.get(job.id)
     assert finished.status == JobStatus.SUCCEEDED, finished.error
@@ -279,7 +268,7 @@ def test_failed_job_records_the_error_and_keeps_the_serving_model(
 ) -> None:
     worker = make_worker(dataclasses.replace(settings, data_dir=tmp_path / "missing"))
     serving = worker.registry.serving_version()
-    queued = request_retrain(worker.queue, override=True)
+    queued = worker.curation.request_retrain(override=True)
     assert worker.run(once=True) == 1
     job = worker.queue.get(queued.job.id)
     assert job.status == JobStatus.FAILED
@@ -287,11 +276,30 @@ def test_failed_job_records_the_error_and_keeps_the_serving_model(
     assert worker.registry.serving_version() == serving
 
 
+def test_a_serving_model_that_cannot_be_scored_fails_the_job_and_promotes_nothing(
+    settings: WorkerSettings,
+) -> None:
+    worker = make_worker(settings)
+    serving = worker.registry.serving()
+    assert serving is not None
+    (serving.folder / "model.weights.h5").write_bytes(b"damaged")
+    # From the encoder: the job needs the serving model only to compare with it.
+    queued = worker.curation.request_retrain(override=True, start_from="encoder")
+    assert worker.run(once=True) == 1
+    job = worker.queue.get(queued.job.id)  # type: ignore[union-attr]
+    assert job.status == JobStatus.FAILED
+    assert "BaselineError" in (job.error or "")
+    assert f"the version in service, {serving.version}, cannot be scored" in (job.error or "")
+    assert "nothing was trained or promoted" in (job.error or "")
+    assert worker.registry.serving_version() == serving.version
+    assert [v.version for v in worker.registry.versions()] == [serving.version]
+
+
 def test_cli_once_runs_the_queued_job(settings: WorkerSettings) -> None:
     worker = make_worker(settings)
     serving = worker.registry.serving_version()
-    queued = request_retrain(worker.queue, override=True)
-    assert main([*settings_to_args(settings), "--once", "--max-steps", "2", "--epochs", "1"]) == 0
+    queued = worker.curation.request_retrain(override=True)
+    assert main([*worker_cli_args(settings), "--once", "--max-steps", "2", "--epochs", "1"]) == 0
     job = worker.queue.get(queued.job.id)
     assert job.status == JobStatus.SUCCEEDED, job.error
     assert job.progress.total_steps == 2
@@ -301,10 +309,10 @@ def test_cli_once_runs_the_queued_job(settings: WorkerSettings) -> None:
 def test_second_worker_on_the_same_folder_exits_at_once(
     settings: WorkerSettings, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from training.worker import worker_lock
+    from curation.workers import worker_lock
 
     with worker_lock(settings.app_data_dir):
-        assert main([*settings_to_args(settings), "--once"]) == 0
+        assert main([*worker_cli_args(settings), "--once"]) == 0
     assert "another worker holds" in capsys.readouterr().err
 
 
@@ -327,7 +335,7 @@ def start_worker_process(settings: WorkerSettings, *extra: str) -> subprocess.Po
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
     log = open(settings.app_data_dir / "worker-test.log", "ab")  # noqa: SIM115
     return subprocess.Popen(
-        [sys.executable, "-m", "training.worker", *settings_to_args(settings), *extra],
+        [sys.executable, "-m", "worker", *worker_cli_args(settings), *extra],
         cwd=REPO_ROOT,
         env=env,
         stdout=log,
@@ -339,9 +347,11 @@ def start_worker_process(settings: WorkerSettings, *extra: str) -> subprocess.Po
 def test_worker_killed_mid_epoch_recovers_on_restart(settings: WorkerSettings) -> None:
     settings = dataclasses.replace(settings, max_steps=40, epochs=2)
     settings.app_data_dir.mkdir(parents=True)
-    queue, registry, store = settings.open_stores()
+    curation = settings.open_curation()
+    queue, registry, store = curation.queue, curation.registry, curation.corrections
     correction = save_correction(store, flip_first_entity(tiny_corpus()[0]))
-    job = request_retrain(queue).job
+    job = curation.request_retrain().job
+    assert job is not None
 
     victim = start_worker_process(settings, "--step-delay-s", "0.5", "--heartbeat-s", "0.5")
     try:
@@ -369,8 +379,8 @@ def test_worker_killed_mid_epoch_recovers_on_restart(settings: WorkerSettings) -
         assert [c.id for c in store.current()] == [correction.id]
         assert store.get(correction.id) == correction
         # A new retrain succeeds on the restarted worker.
-        retry = request_retrain(queue)
-        assert retry.created
+        retry = curation.request_retrain(override=True)
+        assert retry.created and retry.job is not None
         wait_for(lambda: not queue.get(retry.job.id).is_active, 180, "the retry to finish")
         finished = queue.get(retry.job.id)
         assert finished.status == JobStatus.SUCCEEDED, finished.error
@@ -379,23 +389,7 @@ def test_worker_killed_mid_epoch_recovers_on_restart(settings: WorkerSettings) -
     finally:
         restarted.send_signal(signal.SIGTERM)
         assert restarted.wait(timeout=60) == 0
-    assert queue.live_workers() == []  # it said goodbye
-
-
-def test_app_starts_a_worker_only_when_none_is_alive(settings: WorkerSettings) -> None:
-    from training.worker import ensure_worker_running
-
-    settings.app_data_dir.mkdir(parents=True)
-    queue, _, _ = settings.open_stores()
-    # `echo` stands in for the Python interpreter: it writes the command to the log.
-    assert ensure_worker_running(settings, queue=queue, python="echo") is not None
-    log = settings.log_dir / "worker.log"
-    wait_for(lambda: log.exists() and log.read_text(), 10, "the echoed command")
-    assert log.read_text().startswith(
-        f"-m training.worker --app-data-dir {settings.app_data_dir} --registry "
-    )
-    queue.worker_seen(this_worker_id(), device="CPU")  # this test process, alive
-    assert ensure_worker_running(settings, queue=queue, python="echo") is None
+    assert curation.roster.live() == []  # it said goodbye
 
 
 # ---------------------------------------------------------------------------
@@ -405,10 +399,10 @@ def test_app_starts_a_worker_only_when_none_is_alive(settings: WorkerSettings) -
 
 @pytest.mark.parametrize("gpus", [0, 1])
 def test_no_strategy_below_two_gpus(monkeypatch: pytest.MonkeyPatch, gpus: int) -> None:
-    from training import retrain
+    from worker import devices
 
-    monkeypatch.setattr(retrain, "visible_gpus", lambda: gpus)
-    with retrain.training_scope() as description:
+    monkeypatch.setattr(devices, "visible_gpus", lambda: gpus)
+    with devices.training_scope() as description:
         assert description == "single device"
 
 
@@ -419,17 +413,17 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from pathlib import Path
-from training import retrain
-from training.jobs import JobStatus
-from training.worker import Worker, WorkerSettings, request_retrain
+from curation.jobs import JobStatus
+from worker import devices, training_job
+from worker.loop import Worker, WorkerSettings
 
 # Two logical CPUs stand in for two GPUs: the same strategy code path.
-retrain.training_scope = functools.partial(retrain.training_scope, ["/cpu:0", "/cpu:1"])
+training_job.training_scope = functools.partial(devices.training_scope, ["/cpu:0", "/cpu:1"])
 app, models, data, tiny = (Path(arg) for arg in sys.argv[1:5])
 worker = Worker(WorkerSettings(app_data_dir=app, registry_dir=models, data_dir=data,
                                max_steps=2, epochs=1, tolerance=100.0, adopt_dir=tiny))
 worker.start()
-job = request_retrain(worker.queue, override=True).job
+job = worker.curation.request_retrain(override=True).job
 worker.run(once=True)
 job = worker.queue.get(job.id)
 assert job.status == JobStatus.SUCCEEDED, job.error

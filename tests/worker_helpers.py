@@ -5,9 +5,28 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tagger.bio import write_bio
 from tests.tiny import tiny_corpus
+
+if TYPE_CHECKING:
+    from worker.loop import WorkerSettings
+
+
+def worker_cli_args(settings: WorkerSettings) -> list[str]:
+    """``python -m worker``'s flags for ``settings`` (folders, data, caps, tolerance)."""
+    args = ["--app-data-dir", str(settings.app_data_dir), "--registry", str(settings.registry_dir)]
+    optional: list[tuple[str, object]] = [
+        ("--db", settings.db_url),
+        ("--data-dir", settings.data_dir),
+        ("--encoder", settings.encoder),
+        ("--max-steps", settings.max_steps),
+        ("--epochs", settings.epochs),
+        ("--tolerance", settings.tolerance),
+    ]
+    args += [item for flag, value in optional if value is not None for item in (flag, str(value))]
+    return args + (["--adopt", str(settings.adopt_dir)] if settings.adopt_dir else ["--no-adopt"])
 
 
 def write_tiny_data(folder: Path) -> Path:

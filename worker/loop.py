@@ -138,9 +138,8 @@ class Worker:
     @property
     def device(self) -> str:
         if self._device is None:
-            from training.retrain import visible_gpus
-
             from tagger.device import describe_device
+            from worker.devices import visible_gpus
 
             count = visible_gpus()
             suffix = f" ×{count} (MirroredStrategy)" if count > 1 else ""

@@ -11,6 +11,7 @@ from typing import Any
 import keras
 
 from curation.jobs import JobSignal, Progress
+from tagger.scoring import format_score
 
 WORKER_STOPPING = "worker-stopping"  # JobStopped.signal when the worker itself is told to stop
 
@@ -74,8 +75,10 @@ class JobProgressCallback(keras.callbacks.Callback):
 
     def on_dev_epoch(self, record: dict[str, Any]) -> None:
         """The ``on_epoch`` hook of :func:`fine_tune`: dev F1 after each epoch."""
-        dev_f1 = float(record["dev"]["f1"])
-        self.best_dev_f1 = dev_f1 if self.best_dev_f1 is None else max(self.best_dev_f1, dev_f1)
+        dev_f1 = record["dev"]["f1"]  # None where the dev sentences have no mention
+        if dev_f1 is not None:
+            best = self.best_dev_f1
+            self.best_dev_f1 = dev_f1 if best is None else max(best, dev_f1)
         entry = {
             "epoch": record["epoch"],
             "loss": record["loss"],
@@ -88,10 +91,10 @@ class JobProgressCallback(keras.callbacks.Callback):
             epoch_history=(*self.progress.epoch_history, entry),
         )
         logging.getLogger(__name__).info(
-            "epoch %d: loss %.4f, dev F1 %.2f (%.0f s)",
+            "epoch %d: loss %.4f, dev F1 %s (%.0f s)",
             record["epoch"],
             record["loss"],
-            dev_f1,
+            format_score(dev_f1),
             record["seconds"],
         )
         self._send(None)

@@ -33,6 +33,7 @@ from tagger.bio import Sentence
 from tagger.encoders import Encoder, load_encoder
 from tagger.errors import TaggerError
 from tagger.model_folder import LoadedModel, load_model_folder, save_model_folder
+from tagger.scoring import format_score
 from tagger.tagger import Tagger
 from tagger.windows import WindowSettings
 from training.evaluate import evaluate_tagger
@@ -178,7 +179,7 @@ class JobRunner:
         tagger = result.tagger
         test_scores = evaluate_tagger(tagger, data.test)
         tagger.info.metrics["test"] = {key: test_scores[key] for key in SCORE_KEYS}
-        dev_f1 = float(tagger.info.metrics.get("dev", {}).get("f1", 0.0))
+        dev_f1 = tagger.info.metrics.get("dev", {}).get("f1")  # None: no dev mention
         policy = self.policy or self.registry.policy
         decision = policy.decide(
             dev_f1,
@@ -198,10 +199,10 @@ class JobRunner:
         tagger.info.data = {**data.summary["files"], "training_data": data.summary}
         self.check("saving")
         self.log.info(
-            "job %d: dev F1 %.2f, test F1 %.2f; %s",
+            "job %d: dev F1 %s, test F1 %s; %s",
             self.job.id,
-            dev_f1,
-            test_scores["f1"],
+            format_score(dev_f1),
+            format_score(test_scores["f1"]),
             decision.reason,
         )
         save_model_folder(tagger.model, start.encoder.vocab_path, tagger.info, target)

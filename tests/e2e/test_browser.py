@@ -180,8 +180,8 @@ def test_the_training_page_follows_a_running_job_without_a_click(
     """The progress fragment refreshes itself; when the job ends, the whole page does."""
     from playwright.sync_api import expect
 
-    from training.db import Database
-    from training.jobs import JobQueue, JobStatus, Progress
+    from curation.database import Database
+    from curation.jobs import JobQueue, JobStatus, Progress
 
     folder = tmp_path_factory.mktemp("e2e-training")
     queue = JobQueue(Database.open(data_dir=folder / "data"))
