@@ -32,7 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from curation.database import DATA_DIR_ENV, DB_URL_ENV, DEFAULT_DATA_DIR
 from tagger.errors import TaggerError
+from tagger.references import DEFAULT_MODEL_DIR, DEFAULT_REGISTRY_DIR, model_dir, registry_dir
 
 T = TypeVar("T")
 
@@ -79,9 +81,9 @@ def _read(
 class AppSettings:
     """Where the model and data live and how much input the app accepts."""
 
-    model_dir: Path = Path("models/default")
-    data_dir: Path = Path("data")
-    registry_dir: Path = Path("models")
+    model_dir: Path = DEFAULT_MODEL_DIR
+    data_dir: Path = DEFAULT_DATA_DIR
+    registry_dir: Path = DEFAULT_REGISTRY_DIR
     db_url: str | None = None
     start_worker: bool = True
     max_upload_mb: int = 20
@@ -97,10 +99,10 @@ class AppSettings:
         env = os.environ if environ is None else environ
         defaults = cls()
         return cls(
-            model_dir=Path(env.get("TAGGER_MODEL_DIR", "").strip() or defaults.model_dir),
-            data_dir=Path(env.get("TAGGER_DATA_DIR", "").strip() or defaults.data_dir),
-            registry_dir=Path(env.get("TAGGER_REGISTRY_DIR", "").strip() or defaults.registry_dir),
-            db_url=env.get("TAGGER_DB_URL", "").strip() or defaults.db_url,
+            model_dir=model_dir(env),
+            data_dir=Path(env.get(DATA_DIR_ENV, "").strip() or DEFAULT_DATA_DIR),
+            registry_dir=registry_dir(environ=env),
+            db_url=env.get(DB_URL_ENV, "").strip() or None,
             start_worker=_read(
                 env,
                 "TAGGER_START_WORKER",
