@@ -22,9 +22,12 @@ client needs to build those inputs and read the outputs (``vocab.txt`` and
 
 Example:
 
->>> from tagger.export import export_saved_model  # doctest: +SKIP
->>> export_saved_model("models/versions/v1", "exports/tagger/1")  # doctest: +SKIP
-PosixPath('exports/tagger/1')
+>>> import tempfile, pathlib
+>>> out = pathlib.Path(tempfile.mkdtemp()) / "tagger" / "1"
+>>> export_saved_model(tiny_model_dir, out) == out
+True
+>>> sorted(path.name for path in (out / "assets.extra").iterdir())
+['model.json', 'vocab.txt']
 
 Serve it with ``tensorflow_model_server --rest_api_port=8501 --model_name=tagger
 --model_base_path=$PWD/exports/tagger``.

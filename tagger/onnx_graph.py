@@ -8,11 +8,11 @@ value projections are fused into one matrix product; ONNX Runtime fuses the rest
 (LayerNorm, GELU, attention) when it loads the graph.
 
 Example:
-    >>> from tagger.model_folder import load_model_folder  # doctest: +SKIP
-    >>> loaded = load_model_folder("models/default")  # doctest: +SKIP
-    >>> weights = classifier_weights(loaded.model)  # doctest: +SKIP
-    >>> graph = classifier_graph(weights, loaded.metadata.backbone_config)  # doctest: +SKIP
-    >>> [output.name for output in graph.graph.output]  # doctest: +SKIP
+    >>> from tagger.model_folder import load_model_folder
+    >>> loaded = load_model_folder(tiny_model_dir)
+    >>> weights = classifier_weights(loaded.model)
+    >>> graph = classifier_graph(weights, loaded.metadata.backbone_config)
+    >>> [output.name for output in graph.graph.output]
     ['logits']
 """
 

@@ -24,8 +24,9 @@ Example:
     Traceback (most recent call last):
     ...
     tagger.runtimes.RuntimeSetupError: --runtime keras has no int8 precision. Fix: ...
-    >>> from tagger.tagger import Tagger  # doctest: +SKIP
-    >>> tagger = Tagger.load("models/default", runtime="onnx", precision="int8")  # doctest: +SKIP
+    >>> from tagger.tagger import Tagger
+    >>> Tagger.load(tiny_model_dir, runtime="onnx", precision="int8").describe_serving()
+    'ONNX Runtime int8 on CPU'
 """
 
 from __future__ import annotations

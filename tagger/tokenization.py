@@ -5,9 +5,11 @@ carries the word's label; later pieces are masked out of the loss and ignored at
 prediction (the original project's `X` label).
 
 Example:
-    >>> encoder = WordPieceEncoder.from_vocab_file("vocab.txt", lowercase=True)  # doctest: +SKIP
-    >>> encoder.encode_words(["Parkinson", "'", "s", "disease"])  # doctest: +SKIP
-    [[12345], [1005], [1055], [4295]]
+    >>> vocab = f"{tiny_model_dir}/vocab.txt"
+    >>> encoder = WordPieceEncoder.from_vocab_file(vocab, lowercase=True)
+    >>> pieces = encoder.encode_words(["Seizures", "unheard-of"])
+    >>> [len(word) for word in pieces]  # "unheard", "-", "of": three pieces, one word
+    [1, 3]
 """
 
 from __future__ import annotations

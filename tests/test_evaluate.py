@@ -189,9 +189,9 @@ def test_missing_model_is_one_line_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code = main(["--model", str(tmp_path / "none"), "--data", str(write_fixture(tmp_path))])
-    assert code == 1
+    assert code == 2
     error = capsys.readouterr().err
-    assert error.startswith("error: ") and error.count("\n") == 1
+    assert error.startswith("python -m training.evaluate: error: ") and error.count("\n") == 1
     assert str(tmp_path / "none") in error
 
 
@@ -200,6 +200,6 @@ def test_bad_data_names_the_file(
 ) -> None:
     data = tmp_path / "bad.tsv"
     data.write_text("Fever\tB-Disease\nrash\tX-Thing\n\n", encoding="utf-8")
-    assert main(["--model", str(tiny_model_dir), "--data", str(data)]) == 1
+    assert main(["--model", str(tiny_model_dir), "--data", str(data)]) == 2
     error = capsys.readouterr().err
-    assert error.startswith("error: ") and "bad.tsv" in error
+    assert error.startswith("python -m training.evaluate: error: ") and "bad.tsv:2" in error

@@ -6,10 +6,10 @@ working directory (where ``make data`` downloads it).
 
 Example:
 
->>> from training.data import load_split  # doctest: +SKIP
->>> sentences = load_split("devel")  # doctest: +SKIP
->>> sentences[0].words[:3]  # doctest: +SKIP
-('Naloxone', 'reverses', 'the')
+>>> from training.data import load_split
+>>> sentences = load_split("devel", bc5cdr_dir)
+>>> sentences[0].words[:3]
+('22', '-', 'oxacalcitriol')
 
 From the shell::
 

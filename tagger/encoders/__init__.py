@@ -7,8 +7,8 @@
 - a KerasHub preset name or an `hf://` / `kaggle://` handle (online only).
 
 Example:
-    >>> encoder = load_encoder(None)  # doctest: +SKIP
-    >>> encoder.backbone.hidden_dim  # doctest: +SKIP
+    >>> encoder = load_encoder(None)  # the MiniLM package, offline
+    >>> encoder.backbone.hidden_dim
     384
 """
 
