@@ -29,7 +29,9 @@ from tagger.windows import WindowSettings
 
 # Chosen by the ablation in BENCHMARKS.md: 30-word chunks framed by 64 context pieces
 # taken across sentence boundaries.
-DEFAULT_WINDOWS = WindowSettings(max_tokens=128, max_words=30, context_tokens=64, cross_sentence=True)
+DEFAULT_WINDOWS = WindowSettings(
+    max_tokens=128, max_words=30, context_tokens=64, cross_sentence=True
+)
 
 
 @dataclass
@@ -108,7 +110,14 @@ def settings_as_json(settings: TrainSettings) -> dict[str, Any]:
 
 def describe_recipes() -> str:
     """One line per recipe with the values that differ between recipes (for ``--help``)."""
-    shown = ("learning_rate", "epochs", "patience", "decoder", "adam_epsilon", "length_pool_batches")
+    shown = (
+        "learning_rate",
+        "epochs",
+        "patience",
+        "decoder",
+        "adam_epsilon",
+        "length_pool_batches",
+    )
     lines = []
     for name, settings in RECIPES.items():
         values = [f"{key}={getattr(settings, key)}" for key in shown]
