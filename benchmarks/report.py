@@ -14,6 +14,11 @@ Every number below is read from `benchmarks/results/*.json`, written by
 Every F1 is **strict entity-level** (seqeval `mode="strict", scheme=IOB2`) on
 BC5CDR-disease `test` unless marked dev. Times are wall-clock on {machine}; this machine is
 shared and noisy, so compare the ratios measured in the same run, not absolute times.
+
+The one-house restructuring (the curation layer in `curation/`, the worker in `worker/`,
+one error type, model references, one scorer) changed no training step, window, decoding
+or serving computation, so the rows measured before it still hold; where a recorded
+command names a module that has moved since, its section says so.
 """
 
 MISSING = "_not measured yet: run `python -m benchmarks.run_all --steps {step}`_\n\n"
@@ -353,6 +358,14 @@ def retrain_section(results: Results) -> str:
         before, after = retrain["before"][name]["f1"], retrain["after"][name]["f1"]
         change = "n/a" if before is None or after is None else f"{after - before:+.2f}"
         lines.append(f"| {name.replace('_', ' ')} | {fmt(before)} | {fmt(after)} | {change} |")
+    if "training.worker" in retrain["command"]:
+        lines.append(
+            "\nMeasured before the worker moved to `python -m worker` (the one-house layout: "
+            "curation state in `curation/`, one database). The job's training path moved "
+            "unchanged; what changed is where its state lives and that promotion now fails "
+            "the job rather than compare with a dev F1 measured elsewhere, which did not "
+            "happen in this run. Re-run it with `python -m benchmarks.run_all --steps retrain`."
+        )
     return title + "\n".join(lines) + "\n\n"
 
 

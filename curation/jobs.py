@@ -154,17 +154,9 @@ class Progress:
         return min(1.0, self.step / self.total_steps) if self.total_steps else 0.0
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "phase": self.phase,
-            "epoch": self.epoch,
-            "epochs": self.epochs,
-            "step": self.step,
-            "total_steps": self.total_steps,
-            "loss": self.loss,
-            "dev_f1": self.dev_f1,
-            "eta_s": self.eta_s,
-            "epoch_history": list(self.epoch_history),
-        }
+        content = dataclasses.asdict(self)
+        content["epoch_history"] = list(self.epoch_history)
+        return content
 
     @classmethod
     def from_json(cls, content: dict[str, Any] | None) -> Progress:
@@ -445,29 +437,16 @@ class JobQueue:
             return self._get(connection, job_id)
 
     def finish(
-        self,
-        job_id: int,
-        status: JobStatus,
-        *,
-        worker: str | None = None,
-        error: str | None = None,
-        message: str | None = None,
-        model_version: str | None = None,
+        self, job_id: int, status: JobStatus, *, worker: str | None = None, **outcome: str | None
     ) -> bool:
-        """End a running job; False when it was no longer running (or not ``worker``'s)."""
+        """End a running job; False when it was no longer running (or not ``worker``'s).
+
+        ``outcome``: ``error``, ``message`` and ``model_version``, as the row keeps them.
+        """
         if status not in FINAL_STATUSES:
             raise ValueError(f"finish() takes a final status, not {status!r}")
         with self.database.write() as connection:
-            return self._finish(
-                connection,
-                job_id,
-                status,
-                self.clock(),
-                worker=worker,
-                error=error,
-                message=message,
-                model_version=model_version,
-            )
+            return self._finish(connection, job_id, status, self.clock(), worker=worker, **outcome)
 
     @staticmethod
     def _finish(

@@ -218,10 +218,9 @@ class Worker:
                 self._end_stopped(job, stopped.signal, stopped.step, WORKER_STOPPING)
             except Exception as error:
                 logger.exception("job %d failed", job.id)
-                self.queue.finish(
-                    job.id,
+                self._finish(
+                    job,
                     JobStatus.FAILED,
-                    worker=self.id,
                     error=f"{type(error).__name__}: {error}\n\n{traceback.format_exc()}",
                     message="Training failed; the model in service is unchanged.",
                 )
@@ -230,30 +229,27 @@ class Worker:
                 outcome = "in service" if registration.promoted else "kept as a candidate"
                 message = f"Version {registration.version.version} {outcome}: {registration.note}."
                 logger.info("job %d: %s", job.id, message)
-                self.queue.finish(
-                    job.id,
+                self._finish(
+                    job,
                     JobStatus.SUCCEEDED,
-                    worker=self.id,
                     message=message,
                     model_version=registration.version.version,
                 )
         return self.queue.get(job.id)
 
+    def _finish(self, job: Job, status: JobStatus, **outcome: str | None) -> None:
+        self.queue.finish(job.id, status, worker=self.id, **outcome)
+
     def _end_stopped(self, job: Job, signal_name: str, step: int, stopping: str) -> None:
         if signal_name == JobSignal.CANCEL:
             logger.info("job %d cancelled after step %d", job.id, step)
-            self.queue.finish(
-                job.id,
-                JobStatus.CANCELLED,
-                worker=self.id,
-                message=f"Cancelled after step {step}; the model in service is unchanged.",
-            )
+            message = f"Cancelled after step {step}; the model in service is unchanged."
+            self._finish(job, JobStatus.CANCELLED, message=message)
         elif signal_name == stopping:
             logger.warning("job %d interrupted: the worker is stopping", job.id)
-            self.queue.finish(
-                job.id,
+            self._finish(
+                job,
                 JobStatus.FAILED,
-                worker=self.id,
                 error=f"The worker was stopped during the job (after step {step}).",
                 message="Interrupted; the model in service is unchanged. Click Retrain again.",
             )
@@ -347,19 +343,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Flags whose value goes to the WorkerSettings field of the same name, as given.
+_PLAIN_FLAGS = (
+    "db_url",
+    "data_dir",
+    "encoder",
+    "max_steps",
+    "epochs",
+    "tolerance",
+    "poll_s",
+    "heartbeat_s",
+    "stale_after_s",
+    "step_delay_s",
+)
+
+
 def settings_from_args(args: argparse.Namespace) -> WorkerSettings:
-    settings = WorkerSettings(
-        db_url=args.db_url,
-        data_dir=args.data_dir,
-        encoder=args.encoder,
-        max_steps=args.max_steps,
-        epochs=args.epochs,
-        tolerance=args.tolerance,
-        poll_s=args.poll_s,
-        heartbeat_s=args.heartbeat_s,
-        stale_after_s=args.stale_after_s,
-        step_delay_s=args.step_delay_s,
-    )
+    settings = WorkerSettings(**{name: getattr(args, name) for name in _PLAIN_FLAGS})
     if args.app_data_dir is not None:
         settings.app_data_dir = args.app_data_dir
     if args.registry is not None:
