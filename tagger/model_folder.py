@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tagger.errors import TaggerError
+from tagger.references import METADATA_FILE
 from tagger.tokenization import VocabularyError, WordPieceEncoder
 from tagger.windows import WindowSettings
 
@@ -32,7 +33,6 @@ if TYPE_CHECKING:  # Keras loads on first use: serving through ONNX Runtime neve
     import keras
 
 FORMAT = "disease-tagger-model/1"
-METADATA_FILE = "model.json"
 VOCAB_FILE = "vocab.txt"
 WEIGHTS_FILE = "model.weights.h5"
 REQUIRED_FILES = (METADATA_FILE, VOCAB_FILE, WEIGHTS_FILE)

@@ -42,7 +42,7 @@ DEFAULT_MODEL_DIR = Path("models") / "default"
 VERSIONS_DIR = "versions"
 POINTER_FILE = "current"
 CURRENT = "current"
-METADATA_FILE = "model.json"
+METADATA_FILE = "model.json"  # a model folder's metadata (tagger.model_folder)
 
 ModelReference = str | os.PathLike[str]
 
