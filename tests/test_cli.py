@@ -18,6 +18,7 @@ import pytest
 from tagger.__main__ import main
 from tagger.bio import parse_bio, write_bio
 from tests.conftest import REPO_ROOT
+from tests.helpers import is_valid_iob2
 from tests.tiny import tiny_corpus
 
 PROG = "python -m tagger"
@@ -30,15 +31,6 @@ TEXT = (
     "  No seizures\twere seen — with “lithium” treatment…\n\n"
     "Cisplatin-induced nephrotoxicity and hypotension (naïve café).\n"
 )
-
-
-def valid_iob2(labels: tuple[str, ...]) -> bool:
-    previous = "O"
-    for label in labels:
-        if label.startswith("I-") and previous not in (f"B-{label[2:]}", label):
-            return False
-        previous = label
-    return True
 
 
 def run_main(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -110,7 +102,7 @@ def test_bio_in_bio_out(
     assert [s.words for s in predicted] == [s.words for s in gold]
     for sentence in predicted:
         assert set(sentence.labels) <= {"O", "B-Disease", "I-Disease"}
-        assert valid_iob2(sentence.labels)
+        assert is_valid_iob2(sentence.labels)
     # Canonical BIO, like the corpus files: a blank line after every sentence, the last too.
     assert out.endswith("\n\n") and not out.endswith("\n\n\n") and "\r" not in out
 

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from tagger.decoding import DecoderError
 from tagger.tagger import Span, Tagger
 from tagger.windows import WindowSettingsError
+from tests.helpers import is_valid_iob2
 from tests.tiny import DISEASES, DRUGS, tiny_corpus
 from training.evaluate import evaluate_tagger
 
@@ -33,15 +34,6 @@ ODD_TEXTS = [
 @pytest.fixture(scope="module")
 def tagger(tiny_model_dir: Path) -> Tagger:
     return Tagger.load(tiny_model_dir)
-
-
-def is_valid_iob2(labels: tuple[str, ...]) -> bool:
-    previous = "O"
-    for label in labels:
-        if label.startswith("I-") and previous not in (f"B-{label[2:]}", label):
-            return False
-        previous = label
-    return True
 
 
 def rounded(spans: list[Span]) -> list[tuple[int, int, str, str, float, int]]:
