@@ -7,6 +7,11 @@ the wild (whitespace or multi-column CoNLL lines, bare ``B``/``I`` labels,
 produces the one canonical form, so a canonical file survives a read and a write
 byte for byte.
 
+Reading is strict about the characters of a token (see :func:`token_problem`): a
+token is one word, so whitespace of any kind (a space, a no-break space, a form feed,
+a line separator) and invisible control characters are errors naming the line, not
+words that fail later when the file is written back.
+
 This module is pure standard library on purpose: benchmark environments without
 TensorFlow import it.
 
@@ -26,6 +31,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import unicodedata
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -41,6 +47,12 @@ INSIDE = "I"
 DOCSTART = "-DOCSTART-"
 
 _UTF8_BOM = b"\xef\xbb\xbf"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+_UTF32_BOMS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")
+_ENCODING_SAMPLE = 4096  # bytes looked at to tell UTF-16 without a BOM
+_RESAVE_AS_UTF8 = (
+    "Re-save it as UTF-8 (in Excel: Save As → CSV UTF-8; in an editor: encoding UTF-8)"
+)
 _CANONICAL_LABEL = re.compile(r"O|[BI]-\S+")
 _BIO_LINE_HINT = "Write one `token<TAB>label` per line and a blank line after each sentence"
 
@@ -108,6 +120,114 @@ class BioRepairWarning(UserWarning):
 
 
 # ---------------------------------------------------------------------------
+# Tokens
+# ---------------------------------------------------------------------------
+
+# Format characters (Unicode category Cf) that occur inside words of real text, so a
+# token may contain them: the soft hyphen (left by copies from PDFs and web pages), the
+# zero-width (non-)joiners that Persian, Indic scripts and emoji sequences need, the word
+# joiner, the prepended number signs of Arabic, Syriac and Kaithi, and the tag characters
+# of emoji flag sequences. Every other Cf character is refused: the zero-width space and
+# U+FEFF hide a word boundary or are a stray byte-order mark, and the bidirectional
+# controls (U+202A-U+202E, U+2066-U+2069, LRM/RLM) make a token display differently from
+# what is stored, which no curator can see or fix on screen.
+WORD_FORMAT_CHARACTERS = frozenset(
+    "\u00ad\u200c\u200d\u2060\u0600\u0601\u0602\u0603\u0604\u0605\u06dd\u070f"
+    "\u0890\u0891\u08e2\U000110bd\U000110cd"
+    + "".join(chr(code) for code in range(0xE0020, 0xE0080))
+)
+
+# C0 control characters, DEL and NEXT LINE have no Unicode name, only these aliases.
+_C0_NAMES = (
+    "NULL, START OF HEADING, START OF TEXT, END OF TEXT, END OF TRANSMISSION, ENQUIRY, "
+    "ACKNOWLEDGE, BELL, BACKSPACE, CHARACTER TABULATION, LINE FEED, LINE TABULATION, "
+    "FORM FEED, CARRIAGE RETURN, SHIFT OUT, SHIFT IN, DATA LINK ESCAPE, "
+    "DEVICE CONTROL ONE, DEVICE CONTROL TWO, DEVICE CONTROL THREE, DEVICE CONTROL FOUR, "
+    "NEGATIVE ACKNOWLEDGE, SYNCHRONOUS IDLE, END OF TRANSMISSION BLOCK, CANCEL, "
+    "END OF MEDIUM, SUBSTITUTE, ESCAPE, FILE SEPARATOR, GROUP SEPARATOR, "
+    "RECORD SEPARATOR, UNIT SEPARATOR"
+)
+_CONTROL_NAMES = {
+    **dict(enumerate(_C0_NAMES.split(", "))),
+    0x7F: "DELETE",
+    0x85: "NEXT LINE",
+}
+
+_KINDS = {
+    "Cc": "a control character",
+    "Cf": "an invisible format character",
+    "Cs": "a lone surrogate, half of a character that did not decode",
+    "Cn": "an unassigned code point",
+}
+
+
+def describe_character(character: str) -> str:
+    """``U+XXXX NAME`` for messages, the name in brackets where Unicode gives none.
+
+    >>> describe_character("\\u00a0")
+    'U+00A0 NO-BREAK SPACE'
+    >>> describe_character("\\x0c")
+    'U+000C FORM FEED'
+    """
+    code = ord(character)
+    name = unicodedata.name(character, "") or _CONTROL_NAMES.get(code, "")
+    return f"U+{code:04X} {name}" if name else f"U+{code:04X}"
+
+
+def _character_problem(character: str) -> str | None:
+    if character.isspace():
+        return "a whitespace character"
+    category = unicodedata.category(character)
+    if category == "Cf" and character in WORD_FORMAT_CHARACTERS:
+        return None
+    return _KINDS.get(category)
+
+
+def _bad_character(token: str) -> tuple[int, str] | None:
+    """The 0-based index of the first character a token may not hold, and why."""
+    if token.isascii() and token.isprintable() and " " not in token:
+        return None  # the common case, decided without a look at each character
+    for index, character in enumerate(token):
+        kind = _character_problem(character)
+        if kind is not None:
+            return index, f"{describe_character(character)} ({kind})"
+    return None
+
+
+def token_problem(token: str) -> str | None:
+    """Why ``token`` cannot be one token of a BIO file, or None when it can.
+
+    The one rule shared by the reader, the writer and the corrections store. A token
+    is one word: not empty, no whitespace of any kind (``str.isspace``: spaces, tabs,
+    no-break spaces, line and paragraph separators, form feeds, U+0085 and the
+    information separators U+001C-U+001F), no control characters (Unicode category Cc),
+    no lone surrogates (Cs), no unassigned code points (Cn), and no format characters
+    (Cf) except :data:`WORD_FORMAT_CHARACTERS`, which occur inside real words; a token
+    made only of those has no visible character and is refused too.
+
+    >>> token_problem("Sjögren") is None
+    True
+    >>> token_problem("New\\u00a0York")
+    'contains U+00A0 NO-BREAK SPACE (a whitespace character) at character 4'
+    """
+    if not token:
+        return "is empty"
+    bad = _bad_character(token)
+    if bad is not None:
+        index, detail = bad
+        return f"contains {detail} at character {index + 1}"
+    if all(character in WORD_FORMAT_CHARACTERS for character in token):
+        return "has no visible character, only invisible format characters"
+    return None
+
+
+TOKEN_FIX = (
+    "Delete the character, or replace it so that the token is one word without spaces "
+    "(a second word goes on a line of its own), then re-save the file as UTF-8"
+)
+
+
+# ---------------------------------------------------------------------------
 # Labels
 # ---------------------------------------------------------------------------
 
@@ -150,7 +270,7 @@ def _allowed_labels_text(entity_types: Sequence[str]) -> str:
     typed = [f"{prefix}-{t}" for t in entity_types for prefix in (BEGIN, INSIDE)]
     return (
         f"Allowed labels: {', '.join([OUTSIDE, *typed])} (bare B and I mean {entity_types[0]}); "
-        "pass entity_types=... to accept other types"
+        "change the label to one of these (a mention of another entity type is O)"
     )
 
 
@@ -217,21 +337,42 @@ def _line_of_offset(data: bytes, offset: int) -> int:
     return data.count(b"\n", 0, offset) + 1
 
 
+def _utf16_problem(data: bytes) -> str | None:
+    """How ``data`` shows it is UTF-16 (or UTF-32) rather than UTF-8, or None."""
+    for boms, encoding in ((_UTF32_BOMS, "UTF-32"), (_UTF16_BOMS, "UTF-16")):
+        if data.startswith(boms):
+            return f"the file is {encoding} (it starts with a {encoding} byte-order mark)"
+    sample = data[:_ENCODING_SAMPLE]
+    pairs = len(sample) // 2
+    if pairs < 2:
+        return None
+    even_nuls = sample[0 : 2 * pairs : 2].count(0)
+    odd_nuls = sample[1 : 2 * pairs : 2].count(0)
+    # ASCII text in UTF-16 has a NUL in every other byte, and almost none in between.
+    if max(even_nuls, odd_nuls) >= pairs / 2 and min(even_nuls, odd_nuls) <= pairs / 10:
+        return "the file is UTF-16 (every other byte is NUL)"
+    return None
+
+
 def _decode(data: str | bytes, source: str) -> str:
     """Decode to text with ``\\n`` line ends, rejecting binary and non-UTF-8 input."""
     if isinstance(data, str):
-        data = data.encode("utf-8", errors="surrogatepass")
+        # A str is already text: only line ends and NUL matter (a lone surrogate in it
+        # is reported at its token by the reader, not as a decoding error).
+        text = data.replace("\r\n", "\n").replace("\r", "\n")
+        nul = text.find("\x00")
+        if nul != -1:
+            _raise_binary(source, text.count("\n", 0, nul) + 1)
+        return text.removeprefix("\ufeff")
+    utf16 = _utf16_problem(data)
+    if utf16 is not None:
+        raise BioFormatError(source, None, utf16, _RESAVE_AS_UTF8)
     # Safe on raw UTF-8: CR and LF bytes never occur inside a multi-byte character,
     # and normalising first keeps byte offsets aligned with line numbers.
     data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     nul = data.find(b"\x00")
     if nul != -1:
-        raise BioFormatError(
-            source,
-            _line_of_offset(data, nul),
-            "the file contains NUL bytes, so it looks binary rather than a BIO text file",
-            f"Pass a UTF-8 text file. {_BIO_LINE_HINT}",
-        )
+        _raise_binary(source, _line_of_offset(data, nul))
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -246,13 +387,37 @@ def _decode(data: str | bytes, source: str) -> str:
     return text.removeprefix(_UTF8_BOM.decode("utf-8"))
 
 
-def _columns(line: str) -> list[str]:
-    # Tabs win when present so that tab-separated tokens may contain spaces.
-    parts = line.split("\t") if "\t" in line else line.split()
-    columns = [part.strip() for part in parts]
-    while columns and not columns[-1]:
+def _raise_binary(source: str, line: int) -> None:
+    raise BioFormatError(
+        source,
+        line,
+        "the file contains NUL bytes, so it looks binary rather than a BIO text file",
+        f"Pass a UTF-8 text file. {_BIO_LINE_HINT}",
+    )
+
+
+def _columns(line: str) -> list[tuple[int, str]]:
+    """The columns of a token line with the 0-based offset in the line where each starts.
+
+    Tabs separate columns when the line has one, else runs of plain spaces. No other
+    whitespace separates anything: a no-break space or a form feed stays inside its
+    column, where :func:`token_problem` names it.
+    """
+    separator = "\t" if "\t" in line else " "
+    columns: list[tuple[int, str]] = []
+    offset = 0
+    for part in line.split(separator):
+        stripped = part.strip(" ")
+        if stripped or separator == "\t":
+            columns.append((offset + len(part) - len(part.lstrip(" ")), stripped))
+        offset += len(part) + 1
+    while columns and not columns[-1][1]:
         columns.pop()
     return columns
+
+
+def _is_blank(line: str) -> bool:
+    return not line.strip(" \t")
 
 
 def _is_docstart(line: str) -> bool:
@@ -264,7 +429,7 @@ def _sentence_blocks(text: str) -> Iterator[list[tuple[int, str]]]:
     """Group non-blank lines into sentences of (line_number, line)."""
     block: list[tuple[int, str]] = []
     for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip() or _is_docstart(line):
+        if _is_blank(line) or _is_docstart(line):
             if block:
                 yield block
             block = []
@@ -274,10 +439,36 @@ def _sentence_blocks(text: str) -> Iterator[list[tuple[int, str]]]:
         yield block
 
 
+def _check_columns(
+    number: int, line: str, columns: list[tuple[int, str]], source: str
+) -> None:
+    """Refuse a token, label or other column with a character no token may hold."""
+    if not columns:  # a line of unusual whitespace only, such as a no-break space
+        columns = [(0, line)]
+    for position, (offset, column) in enumerate(columns):
+        bad = _bad_character(column)
+        if bad is None:
+            continue
+        index, detail = bad
+        if position == 0:
+            what = f"the token {column!r}"
+        elif position == len(columns) - 1:
+            what = f"the label {column!r}"
+        else:
+            what = f"column {position + 1} {column!r}"
+        raise BioFormatError(
+            source,
+            number,
+            f"{what} contains {detail} at column {offset + index + 1}",
+            TOKEN_FIX,
+        )
+
+
 def _parse_token(
     number: int, line: str, source: str, labels: Mapping[str, str], entity_types: Sequence[str]
 ) -> tuple[str, str]:
     columns = _columns(line)
+    _check_columns(number, line, columns, source)
     if len(columns) < 2:
         raise BioFormatError(
             source,
@@ -285,11 +476,14 @@ def _parse_token(
             f"expected a token and a label, got one column {line.strip()!r}",
             _BIO_LINE_HINT,
         )
-    word, label = columns[0], columns[-1]
+    word, label = columns[0][1], columns[-1][1]
     if not word:
         raise BioFormatError(
             source, number, f"the token is empty in {line!r}", "Remove the leading tab"
         )
+    problem = token_problem(word)
+    if problem is not None:
+        raise BioFormatError(source, number, f"the token {word!r} {problem}", TOKEN_FIX)
     if label not in labels:
         raise BioFormatError(
             source, number, f"unknown label {label!r}", _allowed_labels_text(entity_types)
@@ -335,7 +529,8 @@ def _repair_sentences(sentences: list[Sentence], source: str, stacklevel: int) -
             BioRepairWarning(
                 f"{source}:{first_line}: repaired {total} IOB1 label(s) to IOB2 (an I- label that "
                 f"starts an entity became B-), the first at line {first_line}. "
-                "Write the file back with write_bio to store it as IOB2."
+                "To store the file as IOB2, label the first word of each such mention B- "
+                "instead of I-."
             ),
             stacklevel=stacklevel + 1,
         )
@@ -411,11 +606,13 @@ def _check_writable(sentence: Sentence, number: int) -> None:
     for index, (word, label) in enumerate(
         zip(sentence.words, sentence.labels, strict=True), start=1
     ):
-        if not word or any(ch.isspace() for ch in word):
+        problem = token_problem(word)
+        if problem is not None:
             raise ValueError(
-                f"{_describe(sentence, number)}, word {index} {word!r} is empty or contains "
-                "whitespace, which would break the token<TAB>label format. Split it into "
-                "separate words or remove the whitespace."
+                f"{_describe(sentence, number)}, word {index} {word!r} {problem}; a BIO token "
+                "is one word without whitespace or control characters, so the token<TAB>label "
+                "file could not be read back. Split it into separate words or remove the "
+                "character."
             )
         if not _CANONICAL_LABEL.fullmatch(label):
             raise ValueError(

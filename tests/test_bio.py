@@ -17,6 +17,7 @@ from tagger.bio import (
     parse_bio,
     read_bio,
     repair_bio,
+    token_problem,
     write_bio,
 )
 from tests.helpers import modules_loaded_after
@@ -159,8 +160,75 @@ def test_other_entity_types_when_allowed() -> None:
     assert entity_spans(sentences[0].labels) == [(0, 1, "ORG"), (2, 3, "MISC")]
 
 
-def test_tab_separated_token_may_contain_spaces() -> None:
-    assert parse_bio("New York\tO\n")[0].words == ("New York",)
+BAD_CHARACTERS = [
+    ("\u0020", "U+0020 SPACE"),
+    ("\u00a0", "U+00A0 NO-BREAK SPACE"),
+    ("\u2028", "U+2028 LINE SEPARATOR"),
+    ("\x0c", "U+000C FORM FEED"),
+    ("\x85", "U+0085 NEXT LINE"),
+    ("\x1f", "U+001F UNIT SEPARATOR"),
+    ("\x07", "U+0007 BELL"),
+    ("\u200b", "U+200B ZERO WIDTH SPACE"),
+    ("\ufeff", "U+FEFF ZERO WIDTH NO-BREAK SPACE"),
+    ("\u202e", "U+202E RIGHT-TO-LEFT OVERRIDE"),
+    ("\u0378", "U+0378 (an unassigned code point)"),
+    ("\ud800", "U+D800 (a lone surrogate"),
+]
+
+
+@pytest.mark.parametrize(("character", "named"), BAD_CHARACTERS)
+def test_a_token_with_whitespace_or_a_control_character_is_refused_at_its_line(
+    character: str, named: str
+) -> None:
+    error = _parse_error(f"a\tO\n\nNew{character}York\tB-Disease\n")
+    assert (error.source, error.line) == ("sample.tsv", 3)
+    message = str(error)
+    assert message.startswith(f"sample.tsv:3: the token {'New' + character + 'York'!r} contains ")
+    assert named in message
+    assert "column 4" in message
+    assert "delete the character" in message.lower() and "re-save the file as UTF-8" in message
+
+
+def test_whitespace_separated_lines_split_on_plain_spaces_only() -> None:
+    # str.split() would have cut "New\xa0York O" into three columns and dropped "York".
+    error = _parse_error("New\u00a0York O\n")
+    assert error.line == 1 and "U+00A0 NO-BREAK SPACE" in str(error)
+
+
+def test_a_bad_character_in_the_label_or_another_column_is_refused() -> None:
+    assert "the label 'B-Disease\\xa0'" in str(_parse_error("fever\tB-Disease\u00a0\n"))
+    error = _parse_error("a\tO\nfever\tN\u200bN\tO\n")
+    assert error.line == 2 and "column 2 'N\\u200bN'" in str(error)
+
+
+def test_a_line_of_only_unusual_whitespace_is_not_a_blank_line() -> None:
+    error = _parse_error("a\tO\n\u00a0\nb\tO\n")
+    assert error.line == 2 and "U+00A0 NO-BREAK SPACE" in str(error)
+
+
+@pytest.mark.parametrize("character", ["\u00ad", "\u200c", "\u200d", "\u2060", "\u0301"])
+def test_soft_hyphens_joiners_and_combining_marks_inside_words_are_kept(character: str) -> None:
+    word = f"fe{character}ver"
+    assert parse_bio(f"{word}\tB-Disease\n")[0].words == (word,)
+
+
+def test_a_token_of_only_invisible_format_characters_is_refused() -> None:
+    assert "no visible character" in str(_parse_error("\u00ad\u200d\tO\n"))
+
+
+@pytest.mark.parametrize(
+    ("token", "problem"),
+    [
+        ("fever", None),
+        ("Sjögren", None),
+        ("", "is empty"),
+        ("New York", "contains U+0020 SPACE (a whitespace character) at character 4"),
+        ("a\x00", "contains U+0000 NULL (a control character) at character 2"),
+        ("x\x9f", "contains U+009F (a control character) at character 2"),
+    ],
+)
+def test_token_problem_is_the_one_rule(token: str, problem: str | None) -> None:
+    assert token_problem(token) == problem
 
 
 def test_trailing_tab_and_spaces_after_label_are_ignored() -> None:
@@ -198,7 +266,9 @@ def test_unknown_label_lists_the_allowed_labels() -> None:
     message = str(error)
     assert message.startswith("sample.tsv:1: unknown label 'B-Chemical'. Allowed labels: ")
     assert "O, B-Disease, I-Disease" in message
-    assert "entity_types" in message
+    # The fix is for whoever edits the file (CLI and app users), not a Python parameter.
+    assert "entity_types" not in message and "=" not in message
+    assert "change the label to one of these" in message
 
 
 @pytest.mark.parametrize("label", ["X", "o", "B-disease", "E-Disease", "B-", "S"])
@@ -248,6 +318,21 @@ def test_binary_str_is_also_rejected() -> None:
     assert _parse_error("a\x00\tO\n").line == 1
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_utf16_files_are_named_as_such_with_the_fix(encoding: str) -> None:
+    error = _parse_error("fever\tB-Disease\n.\tO\n".encode(encoding))
+    assert error.line is None
+    message = str(error)
+    assert message.startswith("sample.tsv: the file is UTF-16")
+    assert "Re-save it as UTF-8" in message
+    assert "Save As → CSV UTF-8" in message and "encoding UTF-8" in message
+
+
+def test_a_str_with_a_lone_surrogate_names_it_not_utf8() -> None:
+    error = _parse_error("a\tO\nb\ud800\tO\n")
+    assert error.line == 2 and "U+D800" in str(error) and "not valid UTF-8" not in str(error)
+
+
 @pytest.mark.parametrize("data", [b"", b"\xef\xbb\xbf", b"\n\n  \r\n", ""])
 def test_empty_file_is_an_error(data: str | bytes) -> None:
     error = _parse_error(data)
@@ -295,6 +380,7 @@ def test_iob1_labels_are_repaired_with_one_warning_per_file() -> None:
     message = str(record[0].message)
     assert message.startswith(f"{path}:2: repaired 2 IOB1 label(s) to IOB2")
     assert "first at line 2" in message
+    assert "write_bio" not in message and "B-" in message.split(". ", 1)[1]
     assert [s.labels for s in sentences] == [
         ("O", "B-Disease", "I-Disease", "O"),
         ("O", "O", "O", "B-Disease"),
