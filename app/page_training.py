@@ -10,7 +10,9 @@
 - **History**: the jobs (status, duration, errors) and the model versions (dev and
   test precision, recall and F1, corrections used, F1 over versions, the one in
   service), with one-click Promote and Roll back. The new version is served on the
-  next request of every page (see :func:`app.services.serving_model`).
+  next request of every page (see :func:`app.services.serving_model`). A damaged
+  version is refused with the reason; one damaged while in service is named in a
+  warning caption, and the app keeps serving the version it had loaded.
 """
 
 from __future__ import annotations
@@ -335,10 +337,18 @@ def _jobs(stores: Curation) -> None:
                 st.caption(f"Log: `{render.md(job.log_file)}`")
 
 
+def _serving_warning(settings: AppSettings) -> None:
+    """A damaged version in service: which one, and that the previous one still serves."""
+    warning = services.serving_model(settings).warning
+    if warning:
+        st.caption(f":material/warning: {render.md(warning)}")
+
+
 def render_page() -> None:
     settings = shell.settings_or_stop()
     st.title("Training")
     shell.show_flashes()
+    _serving_warning(settings)
     try:
         stores = services.curation(settings)
         job = stores.queue.active_job()

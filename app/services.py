@@ -4,7 +4,10 @@
   (one indexed row), so a version promoted by the worker or by a curator is served on
   the next request without a restart. Each version is loaded once and shared by every
   session (``st.cache_resource`` keyed on its folder and ``model.json``). While the
-  registry is empty, ``TAGGER_MODEL_DIR`` is served instead. Tests replace
+  registry is empty, ``TAGGER_MODEL_DIR`` is served instead. Before a version is
+  loaded it is verified (:meth:`curation.registry.Registry.verify`: its weights hash and
+  shapes, without Keras); a damaged version is not loaded, and the app keeps serving
+  the version it had loaded before, with a warning (``ModelStatus.warning``). Tests replace
   :func:`build_tagger` (``monkeypatch.setattr(services, "build_tagger", ...)``).
 - **The curation state** (:func:`curation`): corrections, jobs, the model registry
   and the workers, in the one database of ``TAGGER_DB_URL`` or, by default, the
@@ -38,6 +41,7 @@ import streamlit as st
 
 from app.settings import AppSettings
 from curation import CorrectionsStore, Curation, ModelVersion
+from curation.registry import DamagedVersionError, Registry
 from curation.service import WORKER_LOG, CorrectionChanges
 from tagger.references import METADATA_FILE
 
@@ -63,12 +67,14 @@ class ModelStatus:
     """The model in service, or why there is none (``problem`` says what to do).
 
     ``registered`` is its registry entry (metrics, corrections used); None when the
-    app serves ``TAGGER_MODEL_DIR`` because the registry is empty.
+    app serves ``TAGGER_MODEL_DIR`` because the registry is empty. ``warning``: the
+    version in service is damaged, so this one (loaded before) still serves; it says so.
     """
 
     tagger: Tagger | None
     problem: str | None = None
     registered: ModelVersion | None = None
+    warning: str | None = None
 
     @property
     def version(self) -> str:
@@ -141,6 +147,91 @@ def _load(folder: Path, registered: ModelVersion | None) -> ModelStatus:
         )
 
 
+@dataclass
+class _ServingMemory:
+    """Per app process: the last version loaded and served, and verification results."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    last_good: ModelStatus | None = None
+    checks: dict[tuple[object, ...], str | None] = field(default_factory=dict)
+
+
+MAX_REMEMBERED_CHECKS = 64
+
+
+@st.cache_resource(show_spinner=False)
+def _serving_memory(registry_root: str) -> _ServingMemory:
+    del registry_root  # one per registry
+    return _ServingMemory()
+
+
+def _damage(registry: Registry, registered: ModelVersion, memory: _ServingMemory) -> str | None:
+    """Why ``registered`` must not be loaded, or None; verified once per state of its files."""
+    folder = registry.folder_of(registered.version)
+    try:
+        weights = (folder / "model.weights.h5").stat()
+        files: object = (weights.st_size, weights.st_mtime_ns)
+    except OSError:
+        files = None
+    key = (registered.version, registered.weights_sha256, files, model_fingerprint(folder))
+    with memory.lock:
+        if key in memory.checks:
+            return memory.checks[key]
+    try:
+        registry.verify(registered.version)
+        damage = None
+    except DamagedVersionError as error:
+        damage = error.damage
+    with memory.lock:
+        if len(memory.checks) >= MAX_REMEMBERED_CHECKS:
+            memory.checks.clear()
+        memory.checks[key] = damage
+    return damage
+
+
+def _serve_registered(registry: Registry, registered: ModelVersion) -> ModelStatus:
+    """The version in service, verified and loaded; if it is damaged (or does not load),
+    the version this process served before, with a warning saying so."""
+    folder = registry.folder_of(registered.version)
+    memory = _serving_memory(str(registry.root.resolve()))
+    if model_fingerprint(folder) is None:
+        status = _load(folder, registered)  # says the folder is not there, and what to do
+        damage = f"{folder}/{METADATA_FILE} does not exist"
+    else:
+        damage = _damage(registry, registered, memory)
+        if damage is None:
+            status = _load(folder, registered)
+            if status.tagger is not None:
+                memory.last_good = status
+                return status
+            damage = "it does not load"
+        else:
+            status = ModelStatus(
+                None,
+                f"Version {registered.version} is in service but damaged: {damage}. Promote "
+                f"another version or retrain ({TRAINING_PAGE_HINT}).",
+                registered,
+            )
+    previous = memory.last_good
+    if previous is None or previous.tagger is None:
+        return status
+    served = previous.registered.version if previous.registered else previous.version
+    still = (
+        "the copy of it this app loaded before"
+        if served == registered.version
+        else f"version {served}, loaded before"
+    )
+    return ModelStatus(
+        previous.tagger,
+        None,
+        previous.registered,
+        warning=(
+            f"Version {registered.version} is in service but damaged ({damage}); this app "
+            f"still serves {still}. Promote another version or retrain ({TRAINING_PAGE_HINT})."
+        ),
+    )
+
+
 def _no_model_yet(settings: AppSettings, state: Curation) -> ModelStatus:
     active = state.queue.active_job()
     if active is not None:
@@ -176,7 +267,7 @@ def serving_model(settings: AppSettings) -> ModelStatus:
             )
         return fallback
     if registered is not None:
-        return _load(state.registry.folder_of(registered.version), registered)
+        return _serve_registered(state.registry, registered)
     if model_fingerprint(settings.model_dir) is None:
         return _no_model_yet(settings, state)
     return _load(settings.model_dir, None)

@@ -21,6 +21,15 @@ Rules:
   row inserted. A crash before the rename leaves a hidden ``.partial-`` folder and no
   row; a crash after it leaves a folder without a row. Neither is a version: the app
   lists versions from the database and :meth:`Registry.sweep` removes both.
+- Every version's weights hash (sha256 of ``model.weights.h5``) is recorded when it is
+  registered. :meth:`Registry.promote`, :meth:`Registry.rollback` and the app's hot swap
+  call :meth:`Registry.verify` first: the folder must read, its weights must fit its
+  ``model.json`` (checked without Keras) and match the recorded hash, or the version
+  is refused (:class:`DamagedVersionError`) and the one in service stays. A version
+  registered before hashes were recorded gets its hash on its first verification.
+- Folders and files are created with the modes a plain ``mkdir``/``open`` gets under
+  the process umask (not ``mkdtemp``'s 0o700), so an app server running as another
+  user can read a shared registry.
 - The pointer changes in one transaction (compare-and-set for automatic promotion, so
   a curator's promotion during a training run is never silently overridden), then
   the ``current`` file is replaced with ``os.replace``.
@@ -41,12 +50,13 @@ True
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -57,9 +67,18 @@ from sqlalchemy.engine import Connection, RowMapping
 from curation.database import Database, utc_now
 from curation.promotion import PromotionDecision, PromotionPolicy
 from curation.schema import model_versions_table, serving_events_table, serving_table
-from tagger.bio import write_bytes_atomic
 from tagger.errors import TaggerError
-from tagger.model_folder import check_model_folder, new_version_id, read_metadata
+from tagger.model_folder import (
+    WEIGHTS_FILE,
+    ModelFolderError,
+    file_sha256,
+    make_shared_tempdir,
+    new_version_id,
+    read_metadata,
+    share_tree,
+    shared_file_mode,
+    verify_model_folder,
+)
 from tagger.references import (
     METADATA_FILE,
     POINTER_FILE,
@@ -70,6 +89,7 @@ from tagger.references import (
 )
 
 SWEEP_MIN_AGE_S = 3600.0
+logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
@@ -80,6 +100,19 @@ class RegistryError(TaggerError, RuntimeError):
 
 class VersionNotFoundError(RegistryError, LookupError):
     """No registered version has the id asked for."""
+
+
+class DamagedVersionError(RegistryError, ModelFolderError):
+    """A registered version whose folder is damaged: it is not put into service."""
+
+    def __init__(self, version: str, folder: Path, damage: str) -> None:
+        self.version = version
+        self.damage = damage
+        super().__init__(
+            f"version {version} is damaged: {damage}",
+            where=str(folder),
+            fix="retrain, or promote another version; the version in service stays",
+        )
 
 
 _SERVING_SLOT = 1
@@ -105,6 +138,7 @@ class ModelVersion:
     summary: dict[str, Any]
     encoder_source: str
     serving: bool = False
+    weights_sha256: str | None = None  # None: registered before hashes were recorded
 
     def f1(self, split: str) -> float | None:
         value = self.metrics.get(split, {}).get("f1")
@@ -253,6 +287,7 @@ class Registry:
             summary=dict(row["summary"] or {}),
             encoder_source=row["encoder_source"],
             serving=row["version"] == serving,
+            weights_sha256=row["weights_sha256"],
         )
 
     # -- adding versions ---------------------------------------------------------------------
@@ -298,9 +333,12 @@ class Registry:
         source_metadata = read_metadata(source)  # refuses an incomplete folder
         version = source_metadata.version or new_version_id()
         target = self._fresh_folder(version)
-        staging = Path(tempfile.mkdtemp(prefix=f".{version}.partial-", dir=self.versions_dir))
+        staging = make_shared_tempdir(self.versions_dir, prefix=f".{version}.partial-")
         try:
-            shutil.copytree(source, staging, dirs_exist_ok=True)
+            # Plain copies, then the umask's modes: copy2 would keep the source's (often
+            # mkdtemp's 0o700), which another user's app server cannot read.
+            shutil.copytree(source, staging, dirs_exist_ok=True, copy_function=shutil.copyfile)
+            share_tree(staging)
             os.replace(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -332,7 +370,8 @@ class Registry:
         decision_name: str | None,
     ) -> Registration:
         try:
-            written = read_metadata(folder)  # complete and readable, or ModelFolderError
+            # Complete, readable and its weights fit model.json, or ModelFolderError.
+            written = verify_model_folder(folder)
             if written.version != folder.name:
                 raise RegistryError(
                     f"{folder / METADATA_FILE} says version {written.version!r} but the folder "
@@ -349,6 +388,7 @@ class Registry:
                 "metrics": written.metrics,
                 "summary": summary,
                 "encoder_source": written.encoder_source,
+                "weights_sha256": file_sha256(folder / WEIGHTS_FILE),
             }
             with self.database.write() as connection:
                 # The row first: the serving pointer refers to it (a foreign key).
@@ -396,10 +436,53 @@ class Registry:
 
     # -- the pointer ---------------------------------------------------------------------------
 
-    def promote(self, version: str, *, actor: str = "curator", reason: str = "") -> ModelVersion:
-        """Serve ``version`` from the next request on (any registered, complete version)."""
+    def verify(self, version: str) -> ModelVersion:
+        """``version`` if its folder may be served; else :class:`DamagedVersionError`.
+
+        Keras-free and cheap (a hash of the weights and an h5py read of their shapes):
+        ``model.json`` reads, the vocabulary and the weights fit it, and the weights'
+        sha256 is the one recorded at registration. A version registered before hashes
+        were recorded has none: its hash is computed and stored now, once it passes.
+        """
         target = self.get(version)
-        check_model_folder(target.folder)
+        try:
+            verify_model_folder(target.folder)
+            digest = file_sha256(target.folder / WEIGHTS_FILE)
+        except ModelFolderError as error:
+            raise DamagedVersionError(version, target.folder, error.what) from None
+        except OSError as error:
+            damage = f"{WEIGHTS_FILE} cannot be read ({error.strerror or error})"
+            raise DamagedVersionError(version, target.folder, damage) from None
+        if target.weights_sha256 is None:
+            self._record_hash(version, digest)
+            return replace(target, weights_sha256=digest)
+        if digest != target.weights_sha256:
+            damage = (
+                f"{WEIGHTS_FILE} changed since it was registered (its sha256 is "
+                f"{digest[:12]}…, the registry recorded {target.weights_sha256[:12]}…)"
+            )
+            raise DamagedVersionError(version, target.folder, damage)
+        return target
+
+    def _record_hash(self, version: str, digest: str) -> None:
+        """A version from before migration 0002: its first verification records its hash."""
+        try:
+            with self.database.write() as connection:
+                connection.execute(
+                    update(model_versions_table)
+                    .where(model_versions_table.c.version == version)
+                    .where(model_versions_table.c.weights_sha256.is_(None))
+                    .values(weights_sha256=digest)
+                )
+        except Exception:  # a read-only database user: verify again next time
+            logger.warning("could not record the weights hash of version %s", version)
+            return
+        logger.info("recorded the weights hash of version %s on its first verification", version)
+
+    def promote(self, version: str, *, actor: str = "curator", reason: str = "") -> ModelVersion:
+        """Serve ``version`` from the next request on (any registered version that
+        :meth:`verify` passes; a damaged one raises and the one in service stays)."""
+        self.verify(version)
         with self.database.write() as connection:
             self._set_serving(
                 connection, version, reason=reason or f"promoted by {actor}", actor=actor
@@ -458,7 +541,7 @@ class Registry:
             return None
         if read_pointer_file(self.root) != version:
             self.root.mkdir(parents=True, exist_ok=True)
-            write_bytes_atomic(self.pointer_file, f"{version}\n".encode())
+            _write_shared(self.pointer_file, f"{version}\n".encode())
         return version
 
     # -- housekeeping ------------------------------------------------------------------------------
@@ -482,6 +565,21 @@ class Registry:
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry)
         return removed
+
+
+def _write_shared(path: Path, payload: bytes) -> None:
+    """Replace ``path`` atomically with a file of the umask's mode (readable by the group)."""
+    descriptor, staging = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(staging, shared_file_mode())
+        os.replace(staging, path)
+    except BaseException:
+        Path(staging).unlink(missing_ok=True)
+        raise
 
 
 def serving_folder_from_files(root: str | Path) -> Path | None:

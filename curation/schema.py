@@ -141,6 +141,9 @@ model_versions_table = Table(
     Column("metrics", JSON, nullable=False),
     Column("summary", JSON, nullable=False),
     Column("encoder_source", Text, nullable=False),
+    # sha256 of model.weights.h5 at registration (migration 0002); NULL for versions
+    # registered before, filled in on their first verification (Registry.verify).
+    Column("weights_sha256", String(64)),
 )
 
 serving_table = Table(

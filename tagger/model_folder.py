@@ -12,11 +12,13 @@ filled in, so no encoder download or package is needed to serve a trained model.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
 import shutil
 import tempfile
+import threading
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -113,7 +115,7 @@ def save_model_folder(
     metadata.version = metadata.version or new_version_id()
     metadata.created = metadata.created or datetime.now(UTC).isoformat(timespec="seconds")
     metadata.libraries = metadata.libraries or library_versions()
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
+    staging = make_shared_tempdir(folder.parent, prefix=f".{folder.name}.partial-")
     retired: Path | None = None
     try:
         save_weights_without_optimizer(model, staging / WEIGHTS_FILE)
@@ -134,6 +136,58 @@ def save_model_folder(
             os.replace(retired, folder)  # interrupted between the two renames: undo the first
         raise
     return folder
+
+
+# ---------------------------------------------------------------------------
+# Permissions: what a plain mkdir/open would give under the process umask
+# ---------------------------------------------------------------------------
+
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where the system says it (Linux)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:  # elsewhere: set and restore it (other threads never create files here)
+        mask = os.umask(0o077)
+        os.umask(mask)
+    return mask
+
+
+def shared_dir_mode() -> int:
+    """``0o777 & ~umask``: a folder others may read when the umask lets them (0o022: 0o755)."""
+    return 0o777 & ~current_umask()
+
+
+def shared_file_mode() -> int:
+    """``0o666 & ~umask``: a file as ``open()`` makes it (umask 0o022: 0o644; 0o002: 0o664)."""
+    return 0o666 & ~current_umask()
+
+
+def make_shared_tempdir(parent: Path, *, prefix: str) -> Path:
+    """``tempfile.mkdtemp`` with the mode a plain ``mkdir`` gets (mkdtemp makes it 0o700).
+
+    A registry is shared: an app server running as another user must read its folders.
+    """
+    staging = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    os.chmod(staging, shared_dir_mode())
+    return staging
+
+
+def share_tree(folder: Path) -> None:
+    """Give ``folder`` and everything in it the umask's modes (copies keep their source's)."""
+    dir_mode, file_mode = shared_dir_mode(), shared_file_mode()
+    os.chmod(folder, dir_mode)
+    for root, dirs, files in os.walk(folder):
+        for name in dirs:
+            os.chmod(Path(root) / name, dir_mode)
+        for name in files:
+            os.chmod(Path(root) / name, file_mode)
 
 
 def save_weights_without_optimizer(model: keras.Model, path: Path) -> None:
@@ -272,3 +326,101 @@ def check_weight_count(model: keras.Model, path: Path) -> None:
             f"the file holds {len(model_weights)} weights but model.json describes a model "
             f"with {len(model.weights)}"
         )
+
+
+# ---------------------------------------------------------------------------
+# Verifying a folder without Keras (before it goes into service)
+# ---------------------------------------------------------------------------
+
+# KerasHub's BertBackbone: token, position and segment embeddings, their layer norm (2)
+# and the pooler (2), then 16 variables per transformer layer; the classifier head adds 2.
+_BACKBONE_FIXED_WEIGHTS = 7
+_WEIGHTS_PER_LAYER = 16
+_HEAD_WEIGHTS = 2
+_HASH_CHUNK = 1 << 20
+
+
+def file_sha256(path: str | Path) -> str:
+    """The sha256 of a file, read in 1 MiB chunks (a MiniLM model's weights: ~0.2 s)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_weights_file(folder: str | Path, metadata: ModelMetadata | None = None) -> None:
+    """Raise :class:`ModelFolderError` unless ``model.weights.h5`` fits ``model.json``.
+
+    Keras-free (h5py and numpy only), so the app and the registry can check a version
+    before serving it: the file must open, hold as many weights as the backbone config
+    describes, with the embedding and head shapes it implies, every value finite.
+    """
+    import h5py
+    import numpy as np
+
+    folder = Path(folder)
+    metadata = metadata or read_metadata(folder)
+    path = folder / WEIGHTS_FILE
+    config = metadata.backbone_config
+    try:
+        layers = int(config["num_layers"])
+        hidden = int(config["hidden_dim"])
+        expected_shapes = {
+            "reversible_embedding/vars/0": (int(config["vocabulary_size"]), hidden),
+            "position_embedding/vars/0": (int(config["max_sequence_length"]), hidden),
+        }
+    except (KeyError, TypeError, ValueError) as error:
+        raise ModelFolderError(
+            f"{folder / METADATA_FILE}: backbone_config lacks {error}",
+            fix="retrain or restore the folder",
+        ) from None
+    expected_count = _BACKBONE_FIXED_WEIGHTS + _WEIGHTS_PER_LAYER * layers + _HEAD_WEIGHTS
+    head = (hidden, len(metadata.labels))
+    problems: list[str] = []
+    try:
+        with h5py.File(path, "r") as weights:
+            datasets: dict[str, Any] = {}
+            weights.visititems(
+                lambda name, item: datasets.__setitem__(name, item)
+                if isinstance(item, h5py.Dataset)
+                else None
+            )
+            model_weights = {n: d for n, d in datasets.items() if not n.startswith("optimizer/")}
+            if len(model_weights) != expected_count:
+                problems.append(
+                    f"it holds {len(model_weights)} weights where model.json describes "
+                    f"{expected_count}"
+                )
+            for suffix, shape in expected_shapes.items():
+                found = [d.shape for n, d in model_weights.items() if n.endswith(suffix)]
+                if found and tuple(found[0]) != shape:
+                    problems.append(f"{suffix} is {tuple(found[0])}, not {shape}")
+            top = model_weights.get("layers/dense/vars/0")
+            if top is not None and tuple(top.shape) != head:
+                problems.append(f"the classifier head is {tuple(top.shape)}, not {head}")
+            for name, dataset in model_weights.items():
+                values = dataset[()]
+                if values.dtype.kind == "f" and not np.isfinite(values).all():
+                    problems.append(f"{name} holds values that are not finite")
+                    break
+    except ModelFolderError:
+        raise
+    except Exception as error:  # h5py raises OSError, KeyError, RuntimeError... on damage
+        problems.append(f"it cannot be read ({type(error).__name__}: {error})")
+    if problems:
+        raise ModelFolderError(
+            f"{WEIGHTS_FILE} is damaged or from another model: {'; '.join(problems)}",
+            where=str(folder),
+            fix="retrain, or restore the folder",
+        )
+
+
+def verify_model_folder(folder: str | Path) -> ModelMetadata:
+    """What the registry checks before serving a folder, Keras-free: ``model.json``
+    reads, the vocabulary fits it, the weights file fits it (:func:`check_weights_file`)."""
+    folder = Path(folder)
+    metadata = read_metadata(folder)
+    load_vocabulary(folder, metadata)
+    check_weights_file(folder, metadata)
+    return metadata

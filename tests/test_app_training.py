@@ -464,3 +464,51 @@ def test_jobs_frame_durations_run_to_now_while_running(served: Stores) -> None:
     later = running.started_at + timedelta(seconds=75)
     frame = training_view.jobs_frame([served.queue.get(job.id)], now=later)
     assert list(frame["duration"]) == ["1 min 15 s"]
+
+
+# ---------------------------------------------------------------------------
+# A damaged version is never served
+# ---------------------------------------------------------------------------
+
+
+def flip_bytes(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    for index in range(len(data) - 64, len(data) - 32):
+        data[index] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_promoting_a_damaged_version_is_refused_and_the_model_stays(
+    served: Stores, tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served.add_version(tiny_model_dir, "v2", decision=KEEP)
+    flip_bytes(served.registry.folder_of("v2") / "model.weights.h5")
+    app = open_training(tmp_path, monkeypatch)
+    app.button(key="promote_v2").click().run()
+    assert not app.exception
+    error = texts(app.error)
+    assert "Version v2 was not promoted" in error and "version v2 is damaged" in error
+    assert "retrain, or promote another version" in error
+    assert served.registry.serving_version() == "v1"
+    assert "Model **v1**" in sidebar_model(app)
+
+
+def test_a_version_damaged_in_service_leaves_the_previous_one_serving(
+    served: Stores, tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = open_training(tmp_path, monkeypatch)
+    assert "Model **v1**" in sidebar_model(app)
+    served.add_version(tiny_model_dir, "v2")  # the worker promotes v2...
+    flip_bytes(served.registry.folder_of("v2") / "model.weights.h5")  # ...its copy is bad
+    app.run()
+    assert not app.exception
+    assert served.registry.serving_version() == "v2"
+    assert "Model **v1**" in sidebar_model(app)  # still a model in service: the one loaded
+    warning = texts(app.caption)
+    assert "Version v2 is in service but damaged" in warning
+    assert "still serves version v1, loaded before" in warning
+
+    served.registry.promote("v1")  # the curator's fix: the warning goes
+    app.run()
+    assert "damaged" not in texts(app.caption)
+    assert "Model **v1**" in sidebar_model(app)

@@ -238,3 +238,106 @@ def test_adopt_copies_an_existing_model_folder_into_service(
     assert registry.serving_folder() == registry.folder_of(version)
     assert (registry.folder_of(version) / "model.weights.h5").is_file()
     assert (tiny_model_dir / "model.json").is_file()  # copied, not moved
+
+
+# ---------------------------------------------------------------------------
+# Verify before serving: the weights hash and a Keras-free load check
+# ---------------------------------------------------------------------------
+
+
+def flip_bytes(path: Path) -> None:
+    """Damage a file in place without changing its size (a bad disk, a partial copy)."""
+    data = bytearray(path.read_bytes())
+    for index in range(len(data) - 64, len(data) - 32):
+        data[index] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def test_registration_records_the_weights_hash(registry: Registry, tiny_model_dir: Path) -> None:
+    from tagger.model_folder import file_sha256
+
+    folder = add(registry, tiny_model_dir, "v1")  # register_folder: the worker's path
+    recorded = registry.get("v1").weights_sha256
+    assert recorded == file_sha256(folder / "model.weights.h5")
+    assert registry.verify("v1").weights_sha256 == recorded
+
+
+@pytest.mark.parametrize("damage", [flip_bytes, truncate], ids=["flipped", "truncated"])
+def test_a_version_with_damaged_weights_is_refused_and_the_served_one_stays(
+    registry: Registry, tiny_model_dir: Path, damage: object
+) -> None:
+    from curation.registry import DamagedVersionError
+
+    add(registry, tiny_model_dir, "v1")
+    folder = add(registry, tiny_model_dir, "v2", KEEP)
+    damage(folder / "model.weights.h5")  # type: ignore[operator]
+    with pytest.raises(DamagedVersionError) as raised:
+        registry.promote("v2")
+    message = str(raised.value)
+    assert isinstance(raised.value, RegistryError)
+    assert "version v2 is damaged" in message and "model.weights.h5" in message
+    assert "Fix: retrain, or promote another version" in message
+    assert registry.serving_version() == "v1"
+    assert read_pointer_file(registry.root) == "v1"
+    assert [event.version for event in registry.serving_history()] == ["v1"]
+
+
+def test_rolling_back_to_a_damaged_version_is_refused(
+    registry: Registry, tiny_model_dir: Path
+) -> None:
+    from curation.registry import DamagedVersionError
+
+    first = add(registry, tiny_model_dir, "v1")
+    add(registry, tiny_model_dir, "v2")
+    flip_bytes(first / "model.weights.h5")
+    with pytest.raises(DamagedVersionError, match="version v1 is damaged"):
+        registry.rollback()
+    assert registry.serving_version() == "v2"
+    assert read_pointer_file(registry.root) == "v2"
+
+
+def test_a_version_registered_before_hashes_gets_one_on_first_verification(
+    registry: Registry, database: Database, tiny_model_dir: Path
+) -> None:
+    from sqlalchemy import update
+
+    from curation.registry import DamagedVersionError
+    from curation.schema import model_versions_table
+    from tagger.model_folder import file_sha256
+
+    add(registry, tiny_model_dir, "v1")
+    old = add(registry, tiny_model_dir, "v2", KEEP)
+    broken = add(registry, tiny_model_dir, "v3", KEEP)
+    with database.write() as connection:  # as migration 0002 leaves the older versions
+        connection.execute(update(model_versions_table).values(weights_sha256=None))
+    assert registry.get("v2").weights_sha256 is None
+
+    registry.promote("v2")
+    assert registry.get("v2").weights_sha256 == file_sha256(old / "model.weights.h5")
+
+    truncate(broken / "model.weights.h5")  # no hash to compare: the load check still refuses
+    with pytest.raises(DamagedVersionError, match="version v3 is damaged"):
+        registry.promote("v3")
+    assert registry.get("v3").weights_sha256 is None  # nothing recorded for a damaged file
+    assert registry.serving_version() == "v2"
+
+
+def test_a_model_json_that_does_not_fit_the_weights_is_refused(
+    registry: Registry, tiny_model_dir: Path
+) -> None:
+    import json
+
+    from curation.registry import DamagedVersionError
+
+    add(registry, tiny_model_dir, "v1")
+    folder = add(registry, tiny_model_dir, "v2", KEEP)
+    metadata = json.loads((folder / "model.json").read_text())
+    metadata["backbone_config"]["num_layers"] += 1  # model.json of a deeper model
+    (folder / "model.json").write_text(json.dumps(metadata))
+    with pytest.raises(DamagedVersionError, match="weights where model"):
+        registry.promote("v2")
+    assert registry.serving_version() == "v1"
