@@ -298,12 +298,15 @@ def _graph_stamp(path: Path) -> str | None:
 
 
 def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    from tagger.model_folder import shared_file_mode
+
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, staging = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(handle)
     try:
         write(Path(staging))
-        os.chmod(staging, 0o644)  # mkstemp makes it private; the model folder is not
+        # mkstemp makes it private; a shared cache gets what open() would under the umask.
+        os.chmod(staging, shared_file_mode())
         os.replace(staging, path)
     finally:
         Path(staging).unlink(missing_ok=True)
