@@ -9,7 +9,10 @@ the latest is *current* (the one that trains), the older ones are the audit trai
 Labels are checked before anything is written: unknown labels are refused, an
 ``I-`` that continues no entity is repaired to ``B-`` (and counted), so the store
 never holds invalid IOB2. Each save, undo and delete is one transaction, so a
-crash or a killed process never leaves half a correction.
+crash or a killed process never leaves half a correction. A save reports success only
+once a separate read finds the committed row; a damaged or busy database is a
+:class:`~curation.database.DatabaseError` that says what to do, and the SQLite file is
+backed up every so many saves (:mod:`curation.backup`).
 
 The corrections live in the one curation database (:mod:`curation.database`: the
 SQLite file of the app's data folder, or PostgreSQL through ``TAGGER_DB_URL``) next to
@@ -42,16 +45,20 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Select, delete, exists, func, insert, select
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.sql.selectable import Alias
 
-from curation.database import Database
+from curation.database import Database, DatabaseDamagedError
 from curation.schema import corrections_table
 from tagger.bio import ENTITY_TYPE, Sentence, entity_spans, format_bio, repair_bio
 from tagger.errors import TaggerError
+
+if TYPE_CHECKING:
+    from curation.backup import Backups
 
 Clock = Callable[[], datetime]
 
@@ -162,13 +169,18 @@ def _allowed_labels(entity_types: Sequence[str]) -> frozenset[str]:
 
 
 def _check_words(words: Sequence[str]) -> tuple[str, ...]:
+    # The BIO reader's own rule, so that every saved word survives export_bio and a read.
+    from tagger.bio import token_problem
+
     if not words:
         raise InvalidCorrectionError("the sentence has no words; a correction needs at least one.")
     for index, word in enumerate(words, start=1):
-        if not isinstance(word, str) or not word or any(ch.isspace() for ch in word):
+        problem = token_problem(word) if isinstance(word, str) else "is not text"
+        if problem is not None:
             raise InvalidCorrectionError(
-                f"word {index} {word!r} is empty or contains whitespace, which a BIO file "
-                "cannot store. Pass the words exactly as the tagger split them."
+                f"word {index} {word!r} {problem}, which a BIO file cannot store, so the "
+                "correction was not saved. Remove the character from the text (or fix the "
+                "uploaded BIO file), tag it again, then correct the sentence."
             )
     return tuple(words)
 
@@ -219,6 +231,11 @@ class CorrectionsStore:
         self.database = database
         self.allowed_labels = _allowed_labels(entity_types)
         self.clock = clock
+        # Imported here: `python -m curation.backup` must not find itself imported already.
+        from curation.backup import Backups
+
+        # SQLite only: on PostgreSQL backups are the operator's (README, Backups and restore).
+        self.backups: Backups | None = Backups.maybe_of(database)
 
     @classmethod
     def open(
@@ -328,8 +345,15 @@ class CorrectionsStore:
         sentence_index: int,
         model_version: str,
         annotator: str,
+        on_busy: Callable[[], None] | None = None,
     ) -> SaveResult:
-        """Store one corrected sentence in one transaction; it becomes current."""
+        """Store one corrected sentence in one transaction; it becomes current.
+
+        Returns only once a separate read finds the committed row. Another process's
+        lock is retried for a while (``on_busy`` is called once when that starts), then
+        :class:`~curation.database.DatabaseBusyError`; a damaged file refuses with
+        :class:`~curation.database.DatabaseDamagedError`.
+        """
         checked_words = _check_words(words)
         checked = _check_labels("the correction", labels, len(checked_words), self.allowed_labels)
         repaired_labels, n_repaired = repair_bio(checked)
@@ -353,15 +377,28 @@ class CorrectionsStore:
             "created_at": _timestamp(self.clock()),
         }
         table = corrections_table
-        with self.database.write() as connection:
+        with self.database.write(on_busy=on_busy) as connection:
             replaced = connection.execute(
                 select(func.max(table.c.id)).where(table.c.sentence_key == row["sentence_key"])
             ).scalar()
             inserted = insert(table).values(row).returning(table.c.id)
-            new_id = connection.execute(inserted).scalar_one()
-            saved = self._fetch_one(connection, int(new_id))
-        assert saved is not None  # inserted in this very transaction
+            new_id = int(connection.execute(inserted).scalar_one())
+        saved = self.get(new_id)  # committed: a fresh read must find it, as it was sent
+        if saved is None or saved.words != checked_words or saved.labels != repaired_labels:
+            path = self.database.message_path
+            raise DatabaseDamagedError(
+                f"correction #{new_id} was written to {path} but cannot be read back",
+                fix="your correction is still in the editor; keep it and see the message "
+                "about the database above",
+            )
+        if self.backups is not None:
+            self.backups.after_save()
         return SaveResult(saved, n_repaired, replaced)
+
+    def backup_if_due(self) -> Path | None:
+        """A timed backup of the SQLite file when one is due (the worker polls this);
+        never raises. None on PostgreSQL, where backups are the operator's."""
+        return self.backups.if_due() if self.backups is not None else None
 
     def undo_last(self, annotator: str | None = None) -> Correction | None:
         """Remove the most recent save (of ``annotator`` if given); None if there is none.
