@@ -383,7 +383,12 @@ class CorrectionsStore:
             ).scalar()
             inserted = insert(table).values(row).returning(table.c.id)
             new_id = int(connection.execute(inserted).scalar_one())
-        saved = self.get(new_id)  # committed: a fresh read must find it, as it was sent
+            if self._fetch_one(connection, new_id) is None:  # not even here: roll back
+                raise DatabaseDamagedError(
+                    f"correction #{new_id} vanished from {self.database.message_path} "
+                    "right after it was written"
+                )
+        saved = self.get(new_id)  # committed: a separate read must find it, as it was sent
         if saved is None or saved.words != checked_words or saved.labels != repaired_labels:
             path = self.database.message_path
             raise DatabaseDamagedError(
