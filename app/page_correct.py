@@ -20,6 +20,7 @@ from curation.corrections import (
     InvalidCorrectionError,
     file_source,
 )
+from curation.database import DatabaseBusyError, DatabaseError
 from tagger.decoding import spans_from_labels
 
 PICK_FROM_KEY = "correct_pick_from"
@@ -30,6 +31,14 @@ KEPT = ":material/check_circle: kept:"
 REJECTED = ":material/cancel: not in your correction:"
 ROW_HEIGHT_PX = 35  # st.data_editor's row height, to show whole sentences unscrolled
 MAX_TABLE_HEIGHT_PX = 1200
+BUSY_RETRYING = (
+    "The corrections database is busy (another process holds its lock): retrying your save…"
+)
+DRAFT_KEPT = "Your correction is not lost: it is still in the editor."
+NOT_SAVED_BUSY = (
+    "Not saved: the corrections database is busy (another process holds its lock); "
+    "your correction is not lost: it is still in the editor — press Save again."
+)
 
 
 # ---------------------------------------------------------------------------
@@ -72,19 +81,39 @@ def _save(store: CorrectionsStore, target: state.CorrectionTarget) -> None:
     if not annotator:
         state.flash("error", "Enter your name as Annotator in the sidebar before saving.")
         return
+    draft = state.draft_labels()
+    notice = st.empty()
+
+    def busy() -> None:
+        notice.warning(BUSY_RETRYING, icon=":material/hourglass_top:")
+
     try:
-        result = store.save(
-            words=target.words,
-            labels=state.draft_labels(),
-            predicted=target.predicted,
-            source=target.source,
-            sentence_index=target.sentence_index,
-            model_version=target.model_version,
-            annotator=annotator,
-        )
+        with st.spinner("Saving…"):
+            result = store.save(
+                words=target.words,
+                labels=draft,
+                predicted=target.predicted,
+                source=target.source,
+                sentence_index=target.sentence_index,
+                model_version=target.model_version,
+                annotator=annotator,
+                on_busy=busy,
+            )
     except InvalidCorrectionError as error:
         state.flash("error", f"Not saved: {render.md(str(error))}")
         return
+    except DatabaseBusyError:
+        _keep_draft(draft)
+        state.flash("error", NOT_SAVED_BUSY)
+        return
+    except DatabaseError as error:
+        _keep_draft(draft)
+        state.flash(
+            "error", f"Not saved: {render.md(str(error))} {render.md(DRAFT_KEPT)}"
+        )
+        return
+    finally:
+        notice.empty()
     saved = result.correction
     state.remember_save(saved.id)
     _set_draft(saved.labels)
@@ -97,6 +126,11 @@ def _save(store: CorrectionsStore, target: state.CorrectionTarget) -> None:
     state.flash("success", f"Saved correction #{saved.id}{suffix}.")
 
 
+def _keep_draft(draft: tuple[str, ...]) -> None:
+    """A save that failed keeps the curator's labels, table edits included, as the draft."""
+    state.set_draft(draft)
+
+
 def _undo(store: CorrectionsStore) -> None:
     correction_id = state.forget_last_save()
     if correction_id is None:
@@ -106,6 +140,10 @@ def _undo(store: CorrectionsStore) -> None:
         removed = store.delete(correction_id)
     except CorrectionNotFoundError:
         state.flash("warning", f"Correction #{correction_id} was already deleted.")
+        return
+    except DatabaseError as error:
+        state.remember_save(correction_id)  # still there: Undo can be pressed again
+        state.flash("error", f"Not undone: {render.md(str(error))}")
         return
     state.flash(
         "success",
@@ -333,6 +371,13 @@ def _target_view(target: state.CorrectionTarget, store: CorrectionsStore) -> Non
 def render_page() -> None:
     settings: AppSettings = shell.settings_or_stop()
     st.title("Correct")
+    try:
+        _page(settings)
+    except DatabaseError as error:  # damaged or unreachable: one message, what to do
+        shell.database_problem(error)
+
+
+def _page(settings: AppSettings) -> None:
     store = services.corrections_store(settings)
     status = services.serving_model(settings)
     _counts(settings, store, status)

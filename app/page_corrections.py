@@ -14,12 +14,14 @@ import pandas as pd
 import streamlit as st
 
 from app import render, services, shell, state
+from app.settings import AppSettings
 from curation.corrections import (
     Correction,
     CorrectionFilter,
     CorrectionNotFoundError,
     CorrectionsStore,
 )
+from curation.database import DatabaseError
 
 TEXT_FILTER_KEY = "corrections_text"
 SOURCE_FILTER_KEY = "corrections_source"
@@ -51,6 +53,9 @@ def _delete(store: CorrectionsStore, correction_id: int) -> None:
         removed = store.delete(correction_id)
     except CorrectionNotFoundError as error:
         state.flash("warning", str(error))
+        return
+    except DatabaseError as error:
+        state.flash("error", f"Not deleted: {render.md(str(error))}")
         return
     message = f"Deleted correction #{removed.id} ({render.md(render.preview(removed.words, 60))})."
     if removed.current:
@@ -117,6 +122,13 @@ def render_page() -> None:
     settings = shell.settings_or_stop()
     st.title("Corrections")
     shell.show_flashes()
+    try:
+        _page(settings)
+    except DatabaseError as error:  # damaged or unreachable: one message, what to do
+        shell.database_problem(error)
+
+
+def _page(settings: AppSettings) -> None:
     store = services.corrections_store(settings)
     where = _filters()
     shown = store.corrections(where)

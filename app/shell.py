@@ -17,6 +17,7 @@ import streamlit as st
 
 from app import render, services, state
 from app.settings import AppSettings, SettingsError
+from curation.database import DatabaseError, damaged_error
 
 FLASH_RENDERERS = {"success": st.success, "info": st.info, "warning": st.warning, "error": st.error}
 
@@ -74,9 +75,29 @@ def sidebar(settings: AppSettings) -> None:
             note = getattr(status.tagger, "serving_note", None)
             if note:
                 st.caption(f":material/warning: {render.md(note)}")
-        count = services.corrections_store(settings).count()
-        st.caption(f"{render.plural(count, 'correction')} saved")
+        corrections_caption(settings)
         training_caption(settings)
+
+
+def corrections_caption(settings: AppSettings) -> None:
+    """How many corrections are saved, or that the store is unavailable and what to do."""
+    try:
+        store = services.corrections_store(settings)
+        if store.database.damaged is not None:  # readable in places, refuses every write
+            raise damaged_error(store.database.message_path, store.database.damaged)
+        count = store.count()
+    except DatabaseError as error:  # tagging goes on; the pages that need the store say why
+        st.warning(
+            f"The corrections store is unavailable: {render.md(str(error))}",
+            icon=":material/database:",
+        )
+        return
+    st.caption(f"{render.plural(count, 'correction')} saved")
+
+
+def database_problem(error: DatabaseError) -> None:
+    """The one message of a page that cannot work without the database."""
+    st.error(render.md(str(error)), icon=":material/error:")
 
 
 def training_caption(settings: AppSettings) -> None:

@@ -157,3 +157,37 @@ def test_an_unknown_label_is_refused_and_nothing_saved(app: AppTest, tmp_path: P
     button(app, "Save correction").click().run()
     assert any("Not saved" in shown(e.value) and "B-Chemical" in shown(e.value) for e in app.error)
     assert store(tmp_path).count() == 0
+
+
+def test_a_locked_database_says_busy_and_keeps_the_draft(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    monkeypatch.setenv("TAGGER_DB_BUSY_RETRY_S", "1")
+    app = make_app(tmp_path, monkeypatch).run()
+    app.switch_page("app/page_inspect.py").run()
+    upload(app, "fixture.tsv", FILE)
+    app = send_to_correct(app).run()
+    edit_token_table(app, {0: "B-Disease", 1: "I-Disease", 2: "I-Disease"})
+    app.run()
+    wanted = ("B-Disease", "I-Disease", "I-Disease", "O", "B-Disease", "O")
+    other = sqlite3.connect(tmp_path / "data" / "tagger.sqlite3", isolation_level=None, timeout=0)
+    other.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+    try:
+        button(app, "Save correction").click().run()
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert not app.exception
+    errors = [shown(e.value) for e in app.error]
+    assert any(
+        "busy (another process holds its lock)" in e and "still in the editor" in e
+        and "press Save again" in e
+        for e in errors
+    ), errors
+    assert store(tmp_path).count() == 0
+    assert list(app.data_editor[0].value["label"]) == list(wanted)  # the draft is kept
+    button(app, "Save correction").click().run()  # the lock is gone: Save again works
+    assert any("Saved correction #1" in s.value for s in app.success)
+    assert store(tmp_path).corrections()[0].labels == wanted
