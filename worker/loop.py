@@ -170,6 +170,7 @@ class Worker:
         try:
             while not self.stop_event.is_set():
                 self.roster.seen(self.id, device=self.device)
+                self.corrections.backup_if_due()  # the timed SQLite backup; never raises
                 self.queue.reap_stale(stale_after_s=self.settings.stale_after_s)
                 job = self.queue.claim(self.id, device=self.device)
                 if job is not None:
