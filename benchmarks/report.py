@@ -369,6 +369,43 @@ def retrain_section(results: Results) -> str:
     return title + "\n".join(lines) + "\n\n"
 
 
+def load_section(results: Results) -> str:
+    load = results.get("load")
+    title = "## Concurrent sessions while a retrain runs (load test)\n\n"
+    if not load:
+        return title + MISSING.format(step="load")
+    tag, save = load["tag_latency_ms"], load["save_latency_ms"]
+    jobs = load["retrain_jobs"]
+    lines = [
+        f"`{load['command']}`: {load['sessions']} Chromium pages (Playwright) on the app's "
+        "Streamlit server on 127.0.0.1 (the fake tagger, so this measures the app and the "
+        f"store, not the model), each tagging a unique sentence, opening it in Correct and "
+        f"saving it, in a loop for {load['elapsed_s']:.0f} s, while a real worker process "
+        "retrained the tiny model on one job after another (every new version promoted, "
+        "verified and hot-swapped by the app). Afterwards every session's saves are "
+        "counted against the database's rows of its annotator.\n",
+        "| sessions | tags | saves | rows in the database | lost | duplicated | errors shown |",
+        "|---|---|---|---|---|---|---|",
+        f"| {load['sessions']} | {load['tags']} | {load['saves']} | "
+        f"{load['corrections_in_database']} | {load['lost']} | {load['duplicated']} | "
+        f"{load['errors']} |",
+        "",
+        "| latency (click to result on screen) | p50 | p95 |",
+        "|---|---|---|",
+        f"| Tag | {fmt(tag['p50'], 0)} ms | {fmt(tag['p95'], 0)} ms |",
+        f"| Save correction | {fmt(save['p50'], 0)} ms | {fmt(save['p95'], 0)} ms |",
+        "",
+        f"Retrain jobs meanwhile: {jobs['queued']} queued, {jobs['succeeded']} succeeded, "
+        f"{jobs['failed']} failed ({jobs['failed_only_by_the_final_stop']} of them only "
+        f"because the worker was stopped when the test ended); "
+        f"{load['versions_registered']} versions registered. Run at nice "
+        f"{load.get('niceness', 0)} on {load.get('machine', 'this machine')}: the browsers, "
+        "the server and the worker share its cores (with other jobs), so the latencies are "
+        "those of an overloaded machine, not of a served page.",
+    ]
+    return title + "\n".join(lines) + "\n\n"
+
+
 def render_markdown(results: Results, machine: str) -> str:
     return "".join(
         [
@@ -380,5 +417,6 @@ def render_markdown(results: Results, machine: str) -> str:
             speed_section(results),
             training_time_section(results),
             retrain_section(results),
+            load_section(results),
         ]
     )

@@ -504,6 +504,20 @@ def step_retrain(args: argparse.Namespace, n_corrections: int = 200) -> None:
     )
 
 
+def step_load(args: argparse.Namespace) -> None:
+    """8 browser sessions tag and save for two minutes while a worker retrains; the load
+    test writes results/load.json itself (with its command), even when it finds errors."""
+    del args  # the fake tagger and the tiny model: no data or default model needed
+    command = [sys.executable, "-m", "benchmarks.load_test", "--sessions", "8", "--seconds", "120"]
+    try:
+        run_logged(["nice", "-n", "5", *command])
+    except subprocess.CalledProcessError as error:
+        print(
+            f"the load test found errors (exit {error.returncode}): see results/load.json",
+            file=sys.stderr,
+        )
+
+
 STEPS: dict[str, Callable[[argparse.Namespace], None]] = {
     "peer": step_peer,
     "spacy": step_spacy,
@@ -515,6 +529,7 @@ STEPS: dict[str, Callable[[argparse.Namespace], None]] = {
     "speed": step_speed,
     "memory": step_memory,
     "retrain": step_retrain,
+    "load": step_load,
 }
 
 
