@@ -21,11 +21,18 @@ import unicodedata
 import warnings
 from dataclasses import dataclass
 
-from tagger.bio import BioFormatError, BioRepairWarning, Sentence, parse_bio
+from tagger.bio import (
+    BioFormatError,
+    BioRepairWarning,
+    Sentence,
+    describe_character,
+    parse_bio,
+)
 from tagger.errors import TaggerError
 
 # C0/C1 control characters except tab, newline and carriage return.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")  # only in text that Python code built badly
 _GARBAGE_SHARE = 0.1  # above this share of junk characters the input is not text...
 _GARBAGE_MIN = 5  # ...unless there are only a few, as a stray copy-paste leaves
 _NON_LATIN_SHARE = 0.3  # above this share of letters outside Latin, warn about the language
@@ -64,6 +71,13 @@ def clean_text(text: str | None, *, max_chars: int) -> CleanText:
             f"The text has {len(text):,} characters; the limit is {max_chars:,}. "
             "Paste one abstract at a time, or upload a BIO file on the Inspect page "
             "(TAGGER_MAX_TEXT_CHARS raises the limit)."
+        )
+    surrogate = _SURROGATE.search(text)
+    if surrogate is not None:
+        raise InputProblem(
+            f"The text has a broken character at character {surrogate.start() + 1} "
+            f"({describe_character(surrogate.group())}, a lone surrogate: half of a character "
+            "that did not decode). Delete it, or copy the text again from its source."
         )
     junk = len(_CONTROL.findall(text)) + text.count("\ufffd")
     if junk >= _GARBAGE_MIN and junk > _GARBAGE_SHARE * len(text):

@@ -83,6 +83,16 @@ def test_bad_text_gives_a_clear_message_and_the_app_stays_up(
     assert ">Fever<" in html_bodies(app)
 
 
+def test_a_decomposed_accent_is_tagged_as_one_word_at_its_place_in_the_text(app: AppTest) -> None:
+    text = "Signs of he\u0301patitis and fever."  # "é" typed as "e" + U+0301, as macOS pastes
+    tag(app, text)
+    assert not app.exception
+    mentions = app.dataframe[0].value
+    assert list(mentions["mention"]) == ["he\u0301patitis", "fever"]
+    for row in mentions.itertuples():
+        assert text[row.start : row.end] == row.mention
+
+
 def test_non_english_text_is_tagged_with_a_warning(app: AppTest) -> None:
     tag(app, "患者出现发热和咳嗽。Fever.")
     assert not app.exception

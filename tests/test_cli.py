@@ -439,3 +439,25 @@ def test_evaluate_mistakes_are_one_line(
     err = capsys.readouterr().err
     assert err.startswith(f"{prog}: error: --data: cannot read {tmp_path / 'x'} ")
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("character", ["\u00a0", "\u2028", "\x0c", "\x85", "\x1f", " "])
+def test_bio_token_with_whitespace_is_a_one_line_error_naming_file_and_line(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], character: str
+) -> None:
+    path = tmp_path / "cases.tsv"
+    path.write_text(f"Acute\tB-Disease\nrenal{character}failure\tI-Disease\n", encoding="utf-8")
+    argv = ["--model", str(tiny_model_dir), "--format", "bio", str(path)]
+    code, out, err = run_main(argv, capsys)
+    assert code == 2 and out == ""
+    assert err.startswith(f"{PROG}: error: {path}:2: the token ") and err.count("\n") == 1
+    assert f"U+{ord(character):04X}" in err and "re-save the file as UTF-8" in err
+
+
+def test_bio_file_in_utf16_says_so_and_how_to_resave_it(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "cases.tsv"
+    path.write_bytes("fever\tB-Disease\n".encode("utf-16"))
+    code, _, err = run_main(["--model", str(tiny_model_dir), "--format", "bio", str(path)], capsys)
+    assert code == 2 and f"{path}: the file is UTF-16" in err and "CSV UTF-8" in err
