@@ -145,7 +145,7 @@ def _worker_line(settings: AppSettings, stores: Curation) -> None:
         st.warning(
             "No training worker is running yet; the app starts one (it needs a few seconds "
             "to load TensorFlow). Logs: "
-            f"`{render.md(str(services.worker_log(settings)))}`.",
+            f"{render.code(str(services.worker_log(settings)))}.",
             icon=":material/hourglass_top:",
         )
         st.button(
@@ -279,7 +279,7 @@ def _promote_rows(stores: Curation, versions: list[ModelVersion]) -> None:
     for version in versions[:MAX_PROMOTE_ROWS]:
         columns = st.columns([3, 1.2, 1.2, 1.4, 1.6], vertical_alignment="center")
         badge = " · **in service**" if version.serving else ""
-        columns[0].markdown(f"`{render.md(version.version)}`{badge}")
+        columns[0].markdown(f"{render.code(version.version)}{badge}")
         columns[1].caption(f"dev F1 {_f1(version.dev_f1)}")
         columns[2].caption(f"test F1 {_f1(version.test_f1)}")
         columns[3].caption(render.plural(version.corrections_used, "correction"))
@@ -334,7 +334,7 @@ def _jobs(stores: Curation) -> None:
         with st.expander(f"Job {job.id} {job.status}: the error"):
             st.code(job.error or "", language=None)
             if job.log_file:
-                st.caption(f"Log: `{render.md(job.log_file)}`")
+                st.caption(f"Log: {render.code(job.log_file)}")
 
 
 def _serving_warning(settings: AppSettings) -> None:

@@ -3,7 +3,8 @@
 Nothing a user typed or uploaded reaches the page as markup: each piece of text goes
 through :func:`escape` (``html.escape`` with quotes) before it is wrapped in our own
 tags, and the pages show HTML only through ``st.html`` (no Markdown, so ``*`` or
-``$`` in an abstract stay plain characters).
+``$`` in an abstract stay plain characters). Where Streamlit reads Markdown, :func:`md`
+makes text literal and :func:`code` shows it verbatim in a code span (paths, ids).
 
 Example:
 
@@ -59,6 +60,31 @@ def md(text: str) -> str:
     a\\*b\\* \\$x\\$ \\<i\\>
     """
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+_BACKTICK_RUN = re.compile(r"`+")
+
+
+def code(text: str) -> str:
+    """Text shown verbatim as an inline code span where Streamlit reads Markdown.
+
+    Backslashes are shown literally inside a code span, so :func:`md` would garble a
+    path there; instead the fence is one backtick longer than any run of backticks in
+    the text, and a space pads the text where CommonMark would otherwise eat a
+    backtick or a space at its ends. Line breaks become spaces, as Markdown shows them.
+
+    >>> print(code("data/logs/job_1.log"))
+    `data/logs/job_1.log`
+    >>> print(code("runs/*new*_`1`.log"))
+    ``runs/*new*_`1`.log``
+    >>> print(code("`quoted`"))
+    `` `quoted` ``
+    """
+    text = " ".join(text.splitlines()) or " "
+    fence = "`" * (max(map(len, _BACKTICK_RUN.findall(text)), default=0) + 1)
+    padded = text.startswith("`") or text.endswith("`")
+    padded = padded or (text.startswith(" ") and text.endswith(" ") and bool(text.strip()))
+    return f"{fence} {text} {fence}" if padded else f"{fence}{text}{fence}"
 
 
 def style_sheet() -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -121,6 +122,30 @@ def test_clean_text_keeps_offsets_when_it_replaces_control_characters() -> None:
     assert cleaned.notes == ("Control characters in the text were replaced by spaces.",)
 
 
+def test_clean_text_refuses_a_lone_surrogate_saying_where_it_is() -> None:
+    with pytest.raises(inputs.InputProblem) as caught:
+        inputs.clean_text("Fever and \ud800 rash", max_chars=1000)
+    message = str(caught.value)
+    assert "U+D800" in message and "character 11" in message and "Delete" in message
+
+
+def test_a_bio_upload_in_utf16_says_how_to_resave_it() -> None:
+    for encoding in ("utf-16", "utf-16-le"):
+        data = "fever\tB-Disease\n".encode(encoding)
+        with pytest.raises(inputs.InputProblem) as caught:
+            inputs.read_bio_upload("cases.tsv", data, max_bytes=1000)
+        message = str(caught.value)
+        assert message.startswith("Cannot read cases.tsv: the file is UTF-16")
+        assert "Save As → CSV UTF-8" in message
+
+
+def test_a_bio_upload_with_a_no_break_space_in_a_token_names_the_line() -> None:
+    with pytest.raises(inputs.InputProblem) as caught:
+        inputs.read_bio_upload("cases.tsv", "a\tO\nNew\u00a0York\tO\n".encode(), max_bytes=1000)
+    assert str(caught.value).startswith("Cannot read cases.tsv:2: the token")
+    assert "U+00A0 NO-BREAK SPACE" in str(caught.value)
+
+
 def test_clean_text_refuses_text_without_words() -> None:
     with pytest.raises(inputs.InputProblem, match="no letters or digits"):
         inputs.clean_text("... !!! ---", max_chars=1000)
@@ -144,3 +169,37 @@ def test_md_makes_every_markdown_character_literal(text: str) -> None:
     escaped = render.md(text)
     assert all(escaped[i - 1] == "\\" for i, ch in enumerate(escaped) if ch in "<>*$[]`:_(")
     assert shown(escaped) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["data/logs/job_1.log", "C:\\tagger\\*new*_run`1`.log", "`starts", "ends`", "a``b", " x ", ""],
+)
+def test_code_shows_text_verbatim_in_one_code_span(text: str) -> None:
+    code = render.code(text)
+    assert "\\" not in code.replace(text, "")  # no backslash escaping inside a code span
+    fence = code[: len(code) - len(code.lstrip("`"))]
+    assert code.endswith(fence) and fence not in text  # a fence no backtick run inside matches
+    inner = code[len(fence) : len(code) - len(fence)]
+    # CommonMark strips one space from each side when both are there and not all spaces.
+    if inner.startswith(" ") and inner.endswith(" ") and inner.strip():
+        inner = inner[1:-1]
+    assert inner == (text or " ")
+
+
+def test_the_training_page_shows_the_worker_log_path_verbatim(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.app_fakes import make_app
+
+    data_dir = tmp_path / "my_data*dir\\with`tick`"
+    app = make_app(tmp_path, monkeypatch, env={"TAGGER_DATA_DIR": str(data_dir)}).run()
+    app.switch_page("app/page_training.py").run()
+    assert not app.exception
+    warning = next(w.value for w in app.warning if "No training worker is running yet" in w.value)
+    from app import services
+    from app.settings import AppSettings
+
+    log = str(services.worker_log(AppSettings.from_env()))
+    assert render.code(log) in warning
+    assert "_" in log and "*" in log and "\\" in log and "`" in log
