@@ -55,8 +55,9 @@ def test_readme_commands_run_verbatim(installation: tuple[Path, dict[str, str]])
     assert len(commands) >= 4
     for command in commands:
         result = subprocess.run(
-            ["bash", "-c", f"set -o pipefail; {command} < /dev/null"],
+            ["bash", "-c", f"set -o pipefail; {command}"],
             cwd=root,
+            stdin=subprocess.DEVNULL,  # a command reading `-` reads nothing more
             env=env,
             capture_output=True,
             text=True,
