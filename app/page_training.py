@@ -23,6 +23,7 @@ from app import render, services, shell, state, training_view
 from app.settings import AppSettings
 from curation import Curation, Job, JobNotFoundError, JobStatus, ModelVersion, RegistryError
 from curation.jobs import START_FROM_ENCODER, START_FROM_SERVING
+from tagger.errors import TaggerError
 from tagger.model_folder import ModelFolderError
 
 OVERRIDE_KEY = "training_override"
@@ -352,6 +353,9 @@ def render_page() -> None:
     try:
         stores = services.curation(settings)
         job = stores.queue.active_job()
+    except TaggerError as error:  # damaged, busy or unreachable: the message names the fix
+        st.error(render.md(str(error)), icon=":material/error:")
+        return
     except Exception as error:  # the other pages keep working without the database
         st.error(
             f"The training database cannot be opened ({type(error).__name__}: "

@@ -75,6 +75,8 @@ def sidebar(settings: AppSettings) -> None:
             note = getattr(status.tagger, "serving_note", None)
             if note:
                 st.caption(f":material/warning: {render.md(note)}")
+        if status.warning:  # e.g. the version in service is damaged: the previous one serves
+            st.warning(render.md(status.warning), icon=":material/warning:")
         corrections_caption(settings)
         training_caption(settings)
 

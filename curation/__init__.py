@@ -35,7 +35,13 @@ from curation.corrections import (
 from curation.database import Database, DatabaseError
 from curation.jobs import Job, JobNotFoundError, JobQueue, JobStatus, Progress, TrainJobOptions
 from curation.promotion import PromotionDecision, PromotionPolicy
-from curation.registry import ModelVersion, Registry, RegistryError, ServingEvent
+from curation.registry import (
+    DamagedVersionError,
+    ModelVersion,
+    Registry,
+    RegistryError,
+    ServingEvent,
+)
 from curation.service import CorrectionChanges, Curation, RetrainAvailability
 
 __all__ = [
@@ -45,6 +51,7 @@ __all__ = [
     "CorrectionNotFoundError",
     "CorrectionsStore",
     "Curation",
+    "DamagedVersionError",
     "Database",
     "DatabaseError",
     "InvalidCorrectionError",

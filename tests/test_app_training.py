@@ -507,8 +507,10 @@ def test_a_version_damaged_in_service_leaves_the_previous_one_serving(
     warning = texts(app.caption)
     assert "Version v2 is in service but damaged" in warning
     assert "still serves version v1, loaded before" in warning
+    assert "Version v2 is in service but damaged" in texts(app.sidebar.warning)  # every page
 
     served.registry.promote("v1")  # the curator's fix: the warning goes
     app.run()
     assert "damaged" not in texts(app.caption)
+    assert "damaged" not in texts(app.sidebar.warning)
     assert "Model **v1**" in sidebar_model(app)

@@ -227,7 +227,9 @@ def test_tag_page_tags_and_the_sidebar_says_the_store_is_unavailable(
     assert "fever" in app.dataframe[0].value["mention"].tolist()
 
 
-@pytest.mark.parametrize("page", ["app/page_correct.py", "app/page_corrections.py"])
+@pytest.mark.parametrize(
+    "page", ["app/page_correct.py", "app/page_corrections.py", "app/page_training.py"]
+)
 def test_pages_that_need_the_store_show_one_clear_error(
     damaged_app: AppTest, data_dir: Path, page: str
 ) -> None:

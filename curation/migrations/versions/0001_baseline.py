@@ -4,10 +4,12 @@ Revision ID: 0001
 Revises: none
 
 Creates what is missing and leaves what exists: an installation made before Alembic
-already has some of these tables (with exactly these columns), a fresh one none. Later
-changes to ``curation/schema.py`` get their own revision with ``op`` calls; this one
-then stays the layout of its day (copy the table definitions in here before changing
-them in schema.py).
+already has some of these tables (with the columns of its day), a fresh one none.
+Missing tables are created as ``curation/schema.py`` defines them now, so a fresh
+database is at the newest layout after this revision alone; every later revision
+therefore adds a column or an index only where it is missing (see 0002), and
+``tests/test_migrations.py`` checks both paths (fresh, and the pre-Alembic files)
+end at exactly ``schema.py``.
 """
 
 from __future__ import annotations
