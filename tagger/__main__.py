@@ -20,7 +20,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from tagger.bio import BioFormatError, Sentence, format_bio, parse_bio
+from tagger.bio import (
+    RESAVE_AS_UTF8,
+    BioFormatError,
+    Sentence,
+    format_bio,
+    parse_bio,
+    utf16_problem,
+)
 from tagger.cli import ArgumentParser, add_model_argument, load_tagger
 from tagger.errors import TaggerError, run_cli
 from tagger.runtimes import add_serving_arguments
@@ -42,11 +49,14 @@ def read_input(source: str) -> bytes:
 
 
 def tag_text(tagger: Tagger, data: bytes, source: str) -> str:
+    utf16 = utf16_problem(data)
+    if utf16 is not None:
+        raise BioFormatError(source, None, utf16, RESAVE_AS_UTF8)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise BioFormatError(
-            source, None, f"not UTF-8 text ({error.reason})", "save it as UTF-8"
+            source, None, f"not UTF-8 text ({error.reason})", RESAVE_AS_UTF8
         ) from None
     spans = tagger.tag(text)
     return json.dumps(

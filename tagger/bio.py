@@ -50,7 +50,7 @@ _UTF8_BOM = b"\xef\xbb\xbf"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _UTF32_BOMS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")
 _ENCODING_SAMPLE = 4096  # bytes looked at to tell UTF-16 without a BOM
-_RESAVE_AS_UTF8 = (
+RESAVE_AS_UTF8 = (
     "Re-save it as UTF-8 (in Excel: Save As → CSV UTF-8; in an editor: encoding UTF-8)"
 )
 _CANONICAL_LABEL = re.compile(r"O|[BI]-\S+")
@@ -337,7 +337,7 @@ def _line_of_offset(data: bytes, offset: int) -> int:
     return data.count(b"\n", 0, offset) + 1
 
 
-def _utf16_problem(data: bytes) -> str | None:
+def utf16_problem(data: bytes) -> str | None:
     """How ``data`` shows it is UTF-16 (or UTF-32) rather than UTF-8, or None."""
     for boms, encoding in ((_UTF32_BOMS, "UTF-32"), (_UTF16_BOMS, "UTF-16")):
         if data.startswith(boms):
@@ -364,9 +364,9 @@ def _decode(data: str | bytes, source: str) -> str:
         if nul != -1:
             _raise_binary(source, text.count("\n", 0, nul) + 1)
         return text.removeprefix("\ufeff")
-    utf16 = _utf16_problem(data)
+    utf16 = utf16_problem(data)
     if utf16 is not None:
-        raise BioFormatError(source, None, utf16, _RESAVE_AS_UTF8)
+        raise BioFormatError(source, None, utf16, RESAVE_AS_UTF8)
     # Safe on raw UTF-8: CR and LF bytes never occur inside a multi-byte character,
     # and normalising first keeps byte offsets aligned with line numbers.
     data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")

@@ -461,3 +461,13 @@ def test_bio_file_in_utf16_says_so_and_how_to_resave_it(
     path.write_bytes("fever\tB-Disease\n".encode("utf-16"))
     code, _, err = run_main(["--model", str(tiny_model_dir), "--format", "bio", str(path)], capsys)
     assert code == 2 and f"{path}: the file is UTF-16" in err and "CSV UTF-8" in err
+
+
+def test_text_file_in_utf16_says_so_and_how_to_resave_it(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "abstract.txt"
+    path.write_bytes("Seizures after cocaine.\n".encode("utf-16"))
+    code, _, err = run_main(["--model", str(tiny_model_dir), "--format", "json", str(path)], capsys)
+    assert code == 2 and f"{path}: the file is UTF-16" in err and "CSV UTF-8" in err
+    assert "Traceback" not in err
