@@ -45,18 +45,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tests.e2e.chromium import CHROMIUM, CHROMIUM_ARGS, missing_chromium
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = REPO_ROOT / "benchmarks" / "results" / "load.json"
-CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 HOST = "127.0.0.1"
 STARTUP_TIMEOUT_S = 240.0
 WAIT_MS = 60_000  # the bound on each wait of a session (a loaded 2-core machine is slow)
@@ -309,11 +301,9 @@ def run_load(
     max_iterations: int = MAX_ITERATIONS,
 ) -> dict[str, Any]:
     """Run the load test; the result as ``load.json`` holds it (see the module docstring)."""
-    if not CHROMIUM.is_file():
-        raise LoadTestError(
-            f"no Chromium at {CHROMIUM}: run tests/e2e/install_chromium.sh "
-            "(apt-get install chromium) or set CHROMIUM_PATH"
-        )
+    missing = missing_chromium()
+    if missing:
+        raise LoadTestError(missing)
     from sqlalchemy import select
 
     from curation.schema import corrections_table

@@ -26,19 +26,10 @@ import pytest
 
 from app.samples import load_samples
 from tests.app_fakes import write_fake_model_folder
+from tests.e2e.chromium import CHROMIUM, CHROMIUM_ARGS, missing_chromium
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "test-artifacts"
-CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SAMPLE = "Cardiotoxicity"
 STARTUP_TIMEOUT_S = 240  # an upper bound: a loaded 2-core CI machine starts Streamlit slowly
 
@@ -79,11 +70,9 @@ def wait_until_healthy(url: str, server: subprocess.Popen[bytes], log: Path) -> 
 @contextlib.contextmanager
 def serve_app(folder: Path) -> Iterator[str]:
     """The app on the fake tagger, its data under ``folder``; yields its URL."""
-    if not CHROMIUM.is_file():
-        pytest.skip(
-            f"no Chromium at {CHROMIUM}: run tests/e2e/install_chromium.sh "
-            "(apt-get install chromium) or set CHROMIUM_PATH"
-        )
+    missing = missing_chromium()
+    if missing:
+        pytest.skip(missing)
     port = free_port()
     env = {
         **os.environ,

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import load_test
+from tests.e2e.chromium import missing_chromium
 
 pytestmark = pytest.mark.slow
 
@@ -21,11 +22,9 @@ pytestmark = pytest.mark.slow
 def test_eight_sessions_lose_and_duplicate_nothing_while_a_retrain_runs(
     tmp_path: Path, tiny_model_dir: Path
 ) -> None:
-    if not load_test.CHROMIUM.is_file():
-        pytest.skip(
-            f"no Chromium at {load_test.CHROMIUM}: run tests/e2e/install_chromium.sh "
-            "(apt-get install chromium) or set CHROMIUM_PATH"
-        )
+    missing = missing_chromium()
+    if missing:
+        pytest.skip(missing)
     result = load_test.run_load(
         sessions=8, seconds=20, adopt_dir=tiny_model_dir, work_dir=tmp_path, max_iterations=20
     )
