@@ -167,3 +167,84 @@ serving_events_table = Table(
     Column("actor", String(200), nullable=False),
     sqlite_autoincrement=True,
 )
+
+# -- the review queue (migration 0003) ------------------------------------------------
+
+REVIEW_STATUSES = ("unreviewed", "reviewed", "skipped", "flagged")
+_REVIEW_STATUS_LIST = ", ".join(f"'{status}'" for status in REVIEW_STATUSES)
+
+collections_table = Table(
+    "collections",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+collection_documents_table = Table(
+    "collection_documents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "collection_id",
+        Integer,
+        ForeignKey("collections.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("external_id", String(200), nullable=False),
+    Column("title", Text),
+    Column("text", Text),  # .txt and JSONL documents: the abstract, offsets index it
+    Column("words", Text),  # BIO documents: JSON list of sentences, each a list of words
+    Column("source_file", Text, nullable=False),
+    Column("source_line", Integer, nullable=False),
+    Column("imported_by", String(200), nullable=False),
+    Column("imported_at", UtcDateTime, nullable=False),
+    # The model's labels: NULL until the worker tags the document.
+    Column("model_version", String(64)),
+    Column("tagged_at", UtcDateTime),
+    Column("sentences", Text),  # JSON: words, offsets, labels, scores per sentence
+    Column("word_count", Integer),
+    Column("uncertainty", Float),  # expected word errors (curation.collections)
+    Column("has_spans", Boolean),
+    Column("tag_error", Text),  # why tagging with model_version failed, if it did
+    Column("status", String(16), nullable=False, default="unreviewed"),
+    Column("reviewer", String(200)),
+    Column("reviewed_at", UtcDateTime),
+    Column("reviewed_labels", Text),  # JSON: the labels the reviewer stored, per sentence
+    Column("flag_note", Text),
+    Column("claimed_by", String(200)),
+    Column("claimed_at", UtcDateTime),
+    Column("pending_marks", Text),  # JSON: spans marked everywhere, applied when served
+    CheckConstraint(f"status IN ({_REVIEW_STATUS_LIST})", name="documents_known_status"),
+    Index("documents_by_external_id", "collection_id", "external_id", unique=True),
+    Index("documents_queue", "collection_id", "status", "uncertainty"),
+    Index("documents_to_tag", "status", "model_version", "id"),
+    Index("documents_by_claim", "claimed_by", "collection_id"),
+    sqlite_autoincrement=True,
+)
+
+review_events_table = Table(
+    "review_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "document_id",
+        Integer,
+        ForeignKey("collection_documents.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column(
+        "collection_id",
+        Integer,
+        ForeignKey("collections.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("curator", String(200), nullable=False),
+    Column("action", String(16), nullable=False),  # served, accepted, saved, skipped, ...
+    Column("at", UtcDateTime, nullable=False),
+    Index("review_events_by_curator", "curator", "collection_id", "id"),
+    Index("review_events_by_document", "document_id"),
+    sqlite_autoincrement=True,
+)
