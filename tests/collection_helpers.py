@@ -1,0 +1,110 @@
+"""Helpers for the collection, review and export tests: a version in service without a
+model folder, and a stand-in tagger that labels words without a model."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import insert, update
+
+from curation.collections import (
+    CollectionStore,
+    DocumentToTag,
+    PredictedSentence,
+    document_text,
+)
+from curation.database import Database
+from curation.schema import model_versions_table, serving_table
+
+START = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
+DISEASE_WORDS = frozenset({"fever", "failure", "renal", "seizures", "hepatitis"})
+
+
+class FakeClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, start: datetime = START) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def serve_version(database: Database, version: str) -> None:
+    """Register ``version`` (a row only, no folder) and put it in service."""
+    with database.write() as connection:
+        connection.execute(
+            insert(model_versions_table).values(
+                version=version,
+                parent=None,
+                created_at=START,
+                folder=f"versions/{version}",
+                job_id=None,
+                decision="promoted",
+                note="test",
+                metrics={},
+                summary={},
+                encoder_source="test",
+            )
+        )
+        changed = connection.execute(
+            update(serving_table).where(serving_table.c.slot == 1).values(version=version)
+        ).rowcount
+        if not changed:
+            connection.execute(
+                insert(serving_table).values(slot=1, version=version, changed_at=START, reason="t")
+            )
+
+
+def fake_sentences(
+    document: DocumentToTag, score: Callable[[str], float] = lambda _word: 0.9
+) -> list[PredictedSentence]:
+    """Words split at spaces (sentences at '.'), disease words B-Disease, scores given."""
+    if document.words is not None:
+        groups = [[(word, None) for word in sentence] for sentence in document.words]
+    else:
+        text = document_text(document.title, document.text) or ""
+        groups, current = [], []
+        for match in re.finditer(r"\w+|[^\w\s]", text):
+            current.append((match.group(), (match.start(), match.end())))
+            if match.group() == ".":
+                groups.append(current)
+                current = []
+        if current:
+            groups.append(current)
+    sentences = []
+    for group in groups:
+        words = tuple(word for word, _ in group)
+        offsets = None if document.words is not None else tuple(pair for _, pair in group)
+        labels = tuple("B-Disease" if w.lower() in DISEASE_WORDS else "O" for w in words)
+        sentences.append(
+            PredictedSentence(words, offsets, labels, tuple(score(w) for w in words))  # type: ignore[arg-type]
+        )
+    return sentences
+
+
+def tag_everything(
+    store: CollectionStore,
+    version: str,
+    score: Callable[[str], float] = lambda _word: 0.9,
+) -> int:
+    """Tag every pending document with :func:`fake_sentences`, as the worker would."""
+    stored = 0
+    while batch := store.documents_to_tag(version, 100):
+        stored += store.store_tags_many(
+            version, [(document.id, fake_sentences(document, score)) for document in batch]
+        )
+        if stored == 0:
+            break
+    return stored
+
+
+def jsonl(records: Sequence[dict[str, object]]) -> bytes:
+    import json
+
+    return "".join(json.dumps(record) + "\n" for record in records).encode("utf-8")
