@@ -106,6 +106,19 @@ class Correction:
 
 
 @dataclass(frozen=True)
+class NewCorrection:
+    """One sentence to save (:meth:`CorrectionsStore.save_many`), as ``save`` takes it."""
+
+    words: Sequence[str]
+    labels: Sequence[str]
+    predicted: Sequence[str]
+    source: str
+    sentence_index: int
+    model_version: str
+    annotator: str
+
+
+@dataclass(frozen=True)
 class SaveResult:
     """What :meth:`CorrectionsStore.save` stored and how many labels it had to repair."""
 
@@ -354,51 +367,105 @@ class CorrectionsStore:
         :class:`~curation.database.DatabaseBusyError`; a damaged file refuses with
         :class:`~curation.database.DatabaseDamagedError`.
         """
-        checked_words = _check_words(words)
-        checked = _check_labels("the correction", labels, len(checked_words), self.allowed_labels)
+        sentence = NewCorrection(
+            words, labels, predicted, source, sentence_index, model_version, annotator
+        )
+        return self.save_many([sentence], on_busy=on_busy)[0]
+
+    def save_many(
+        self,
+        sentences: Sequence[NewCorrection],
+        *,
+        on_busy: Callable[[], None] | None = None,
+        within: Callable[[Connection], None] | None = None,
+    ) -> list[SaveResult]:
+        """Store several corrected sentences in one transaction, each as :meth:`save` does.
+
+        Args:
+            sentences: the corrections; all are checked before anything is written.
+            on_busy: called once when another process's lock makes the write wait.
+            within: run inside the same transaction after the rows are written (e.g. the
+                review queue marks its item reviewed); if it raises, nothing is stored.
+
+        Returns only once a separate read finds every committed row.
+        """
+        prepared = [self._prepare(sentence) for sentence in sentences]
+        now = _timestamp(self.clock())
+        table = corrections_table
+        new_ids: list[int] = []
+        replaced_ids: list[int | None] = []
+        with self.database.write(on_busy=on_busy) as connection:
+            for row, _, _ in prepared:
+                row = {**row, "created_at": now}
+                replaced_ids.append(
+                    connection.execute(
+                        select(func.max(table.c.id)).where(
+                            table.c.sentence_key == row["sentence_key"]
+                        )
+                    ).scalar()
+                )
+                inserted = insert(table).values(row).returning(table.c.id)
+                new_id = int(connection.execute(inserted).scalar_one())
+                if self._fetch_one(connection, new_id) is None:  # not even here: roll back
+                    raise DatabaseDamagedError(
+                        f"correction #{new_id} vanished from {self.database.message_path} "
+                        "right after it was written"
+                    )
+                new_ids.append(new_id)
+            if within is not None:
+                within(connection)
+        results = [
+            SaveResult(self._read_back(new_id, words, labels), n_repaired, replaced)
+            for new_id, (_, words, (labels, n_repaired)), replaced in zip(
+                new_ids, prepared, replaced_ids, strict=True
+            )
+        ]
+        if self.backups is not None and results:
+            self.backups.after_save()
+        return results
+
+    def _prepare(
+        self, sentence: NewCorrection
+    ) -> tuple[dict[str, Any], tuple[str, ...], tuple[tuple[str, ...], int]]:
+        """The row to insert (without its time), the checked words, the repaired labels."""
+        checked_words = _check_words(sentence.words)
+        checked = _check_labels(
+            "the correction", sentence.labels, len(checked_words), self.allowed_labels
+        )
         repaired_labels, n_repaired = repair_bio(checked)
         checked_predicted = _check_labels(
-            "the prediction", predicted, len(checked_words), self.allowed_labels
+            "the prediction", sentence.predicted, len(checked_words), self.allowed_labels
         )
-        if not isinstance(sentence_index, int) or sentence_index < 0:
+        index = sentence.sentence_index
+        if not isinstance(index, int) or isinstance(index, bool) or index < 0:
             raise InvalidCorrectionError(
-                f"sentence_index {sentence_index!r} must be a non-negative integer."
+                f"sentence_index {index!r} must be a non-negative integer."
             )
-        clean_source = _check_text_field("source", source)
+        clean_source = _check_text_field("source", sentence.source)
         row = {
-            "sentence_key": sentence_key(clean_source, sentence_index, checked_words),
+            "sentence_key": sentence_key(clean_source, index, checked_words),
             "source": clean_source,
-            "sentence_index": sentence_index,
+            "sentence_index": index,
             "words": json.dumps(list(checked_words), ensure_ascii=False),
             "labels": json.dumps(list(repaired_labels)),
             "predicted": json.dumps(list(checked_predicted)),
-            "model_version": _check_text_field("model_version", model_version),
-            "annotator": _check_text_field("annotator", annotator),
-            "created_at": _timestamp(self.clock()),
+            "model_version": _check_text_field("model_version", sentence.model_version),
+            "annotator": _check_text_field("annotator", sentence.annotator),
         }
-        table = corrections_table
-        with self.database.write(on_busy=on_busy) as connection:
-            replaced = connection.execute(
-                select(func.max(table.c.id)).where(table.c.sentence_key == row["sentence_key"])
-            ).scalar()
-            inserted = insert(table).values(row).returning(table.c.id)
-            new_id = int(connection.execute(inserted).scalar_one())
-            if self._fetch_one(connection, new_id) is None:  # not even here: roll back
-                raise DatabaseDamagedError(
-                    f"correction #{new_id} vanished from {self.database.message_path} "
-                    "right after it was written"
-                )
+        return row, checked_words, (repaired_labels, n_repaired)
+
+    def _read_back(
+        self, new_id: int, words: tuple[str, ...], labels: tuple[str, ...]
+    ) -> Correction:
         saved = self.get(new_id)  # committed: a separate read must find it, as it was sent
-        if saved is None or saved.words != checked_words or saved.labels != repaired_labels:
+        if saved is None or saved.words != words or saved.labels != labels:
             path = self.database.message_path
             raise DatabaseDamagedError(
                 f"correction #{new_id} was written to {path} but cannot be read back",
                 fix="your correction is still in the editor; keep it and see the message "
                 "about the database above",
             )
-        if self.backups is not None:
-            self.backups.after_save()
-        return SaveResult(saved, n_repaired, replaced)
+        return saved
 
     def backup_if_due(self) -> Path | None:
         """A timed backup of the SQLite file when one is due (the worker polls this);

@@ -341,3 +341,23 @@ def test_text_source_is_stable_and_distinct() -> None:
     assert text_source("abc") == text_source("abc")
     assert text_source("abc") != text_source("abd")
     assert text_source("abc").startswith("text:")
+
+
+def test_save_many_is_one_transaction_with_its_caller(store: CorrectionsStore) -> None:
+    from curation.corrections import NewCorrection
+
+    def sentence(index: int, labels: tuple[str, ...] = GOLD) -> NewCorrection:
+        return NewCorrection(WORDS, labels, NONE, "collection:c/1", index, "v1", "ada")
+
+    def refuse(_connection: object) -> None:
+        raise RuntimeError("the caller's own write failed")
+
+    with pytest.raises(RuntimeError, match="caller's own write"):
+        store.save_many([sentence(0), sentence(1)], within=refuse)
+    with pytest.raises(InvalidCorrectionError, match="unknown"):
+        store.save_many([sentence(0), sentence(1, ("X",) * len(WORDS))])
+    assert store.count(current_only=False) == 0
+
+    saved = store.save_many([sentence(0), sentence(1)])
+    assert [result.correction.sentence_index for result in saved] == [0, 1]
+    assert [c.id for c in store.current()] == [result.correction.id for result in saved]
