@@ -12,6 +12,9 @@ module                 what
 ``schema``             every table (Alembic's target metadata)
 ``migrate``            schema upgrades and the two-file layout's import
 ``corrections``        corrected sentences, validated, with their history
+``collections``        collections of imported documents, and their tagging
+``review``             the review queue over a collection's documents
+``exports``            BIO, JSONL with offsets and spaCy DocBin exports
 ``jobs``               the training job queue and a job's options and progress
 ``registry``           model versions and the pointer to the one in service
 ``promotion``          when a new version goes into service on its own
@@ -22,12 +25,24 @@ module                 what
 
 from __future__ import annotations
 
+from curation.collections import (
+    UNCERTAINTY_NAME,
+    CollectionError,
+    CollectionNotFoundError,
+    CollectionStore,
+    CollectionSummary,
+    ImportProblem,
+    ImportReport,
+    PredictedSentence,
+    TaggingProgress,
+)
 from curation.corrections import (
     Correction,
     CorrectionFilter,
     CorrectionNotFoundError,
     CorrectionsStore,
     InvalidCorrectionError,
+    NewCorrection,
     SaveResult,
     file_source,
     text_source,
@@ -42,9 +57,24 @@ from curation.registry import (
     RegistryError,
     ServingEvent,
 )
+from curation.review import (
+    ItemNotFoundError,
+    ReviewConflictError,
+    ReviewError,
+    ReviewFilter,
+    ReviewItem,
+    ReviewProgress,
+    ReviewQueue,
+    ReviewSentence,
+)
 from curation.service import CorrectionChanges, Curation, RetrainAvailability
 
 __all__ = [
+    "UNCERTAINTY_NAME",
+    "CollectionError",
+    "CollectionNotFoundError",
+    "CollectionStore",
+    "CollectionSummary",
     "Correction",
     "CorrectionChanges",
     "CorrectionFilter",
@@ -54,20 +84,33 @@ __all__ = [
     "DamagedVersionError",
     "Database",
     "DatabaseError",
+    "ImportProblem",
+    "ImportReport",
     "InvalidCorrectionError",
+    "ItemNotFoundError",
     "Job",
     "JobNotFoundError",
     "JobQueue",
     "JobStatus",
     "ModelVersion",
+    "NewCorrection",
+    "PredictedSentence",
     "Progress",
     "PromotionDecision",
     "PromotionPolicy",
     "Registry",
     "RegistryError",
     "RetrainAvailability",
+    "ReviewConflictError",
+    "ReviewError",
+    "ReviewFilter",
+    "ReviewItem",
+    "ReviewProgress",
+    "ReviewQueue",
+    "ReviewSentence",
     "SaveResult",
     "ServingEvent",
+    "TaggingProgress",
     "TrainJobOptions",
     "file_source",
     "text_source",

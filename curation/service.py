@@ -1,11 +1,12 @@
 """The curation API: the one object the app (and the worker) open to share state.
 
 :class:`Curation` opens the one database once and holds its stores (corrections, the
-job queue, the model registry, the worker roster), and answers the questions the app
-asks: may Retrain be clicked and why, which corrections changed since the version in
-service, queue a retrain, queue the first job on a fresh machine, is a worker alive,
-start one. It imports neither Keras nor TensorFlow nor ``training``: the app stays
-light, and the worker (``python -m worker``) is the only process that trains.
+job queue, the model registry, the worker roster, the collections and their review
+queue), and answers the questions the app asks: may Retrain be clicked and why,
+which corrections changed since the version in service, queue a retrain, queue the
+first job on a fresh machine, is a worker alive, start one. It imports neither Keras
+nor TensorFlow nor ``training``: the app stays light, and the worker (``python -m
+worker``) is the only process that trains.
 
 Example:
 
@@ -28,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from curation.collections import CollectionStore
 from curation.corrections import CorrectionsStore
 from curation.database import Database, app_data_dir
 from curation.jobs import (
@@ -41,6 +43,7 @@ from curation.jobs import (
 )
 from curation.promotion import PromotionPolicy
 from curation.registry import ModelVersion, Registry
+from curation.review import ReviewQueue
 from curation.workers import WorkerRoster, job_has_live_worker, worker_holds_lock
 from tagger.references import METADATA_FILE
 from tagger.references import registry_dir as resolve_registry_dir
@@ -105,11 +108,15 @@ class Curation:
     corrections: CorrectionsStore = field(init=False)
     queue: JobQueue = field(init=False)
     roster: WorkerRoster = field(init=False)
+    collections: CollectionStore = field(init=False)
+    review: ReviewQueue = field(init=False)
 
     def __post_init__(self) -> None:
         self.corrections = CorrectionsStore(self.database)
         self.queue = JobQueue(self.database)
         self.roster = WorkerRoster(self.database)
+        self.collections = CollectionStore(self.database)
+        self.review = ReviewQueue(self.database, self.corrections)
 
     @classmethod
     def open(
