@@ -89,6 +89,10 @@ from tagger.references import (
 )
 
 SWEEP_MIN_AGE_S = 3600.0
+# A preliminary version's summary (worker/preliminary.py writes them): ``True``, and
+# where in its job it was taken.
+PRELIMINARY_KEY = "preliminary"
+PRELIMINARY_POINT_KEY = "preliminary_point"
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
@@ -159,6 +163,48 @@ class ModelVersion:
     @property
     def corrections_used(self) -> int:
         return int(self.summary.get("corrections_used", len(self.correction_ids)))
+
+    @property
+    def preliminary(self) -> bool:
+        """Served while its (first) training job went on; the job's final version replaces it."""
+        return self.summary.get(PRELIMINARY_KEY) is True
+
+    @property
+    def preliminary_point(self) -> dict[str, Any]:
+        """Where in its job a preliminary version was taken: ``epoch``, ``step``,
+        ``epoch_end`` and ``dev_f1`` (empty for any other version)."""
+        return dict(self.summary.get(PRELIMINARY_POINT_KEY) or {}) if self.preliminary else {}
+
+    def preliminary_note(self, *, training_continues: bool = True) -> str | None:
+        """What the app says of a preliminary version in service; None for any other.
+
+        ``training_continues``: whether its job is still running (the app knows).
+
+        >>> point = {"epoch": 1, "epoch_end": True, "dev_f1": 70.12}
+        >>> summary = {"preliminary": True, "preliminary_point": point}
+        >>> version = ModelVersion("v1", None, utc_now(), Path("v1"), 3, "promoted", "", {},
+        ...                        summary, encoder_source="MiniLM")
+        >>> version.preliminary_note()
+        'preliminary (epoch 1, devel F1 70.1) — training continues'
+        >>> version.preliminary_note(training_continues=False)
+        'preliminary (epoch 1, devel F1 70.1) — training stopped early: retrain to finish it'
+        >>> replace(version, summary={}).preliminary_note() is None
+        True
+        """
+        if not self.preliminary:
+            return None
+        point = self.preliminary_point
+        where = [f"epoch {point['epoch']}"] if point.get("epoch") else []
+        if point.get("step") and not point.get("epoch_end"):
+            where.append(f"step {point['step']}")
+        dev_f1 = point.get("dev_f1")
+        where.append("devel F1 " + ("n/a" if dev_f1 is None else f"{float(dev_f1):.1f}"))
+        after = (
+            "training continues"
+            if training_continues
+            else "training stopped early: retrain to finish it"
+        )
+        return f"preliminary ({', '.join(where)}) — {after}"
 
 
 @dataclass(frozen=True)

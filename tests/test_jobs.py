@@ -17,6 +17,7 @@ import pytest
 
 from curation.database import Database, DatabaseError, resolve_database_url
 from curation.jobs import (
+    DEFAULT_PRELIMINARY_AFTER_STEPS,
     EnqueueResult,
     JobNotFoundError,
     JobOptionsError,
@@ -234,6 +235,20 @@ def test_job_options_round_trip_and_refuse_what_no_worker_can_run() -> None:
         TrainJobOptions.from_json({"colour": "blue"}, job_id=7)
     with pytest.raises(JobOptionsError, match="use serving or encoder"):
         TrainJobOptions.from_json({"start_from": "yesterday"})
+
+
+def test_preliminary_options_default_to_a_first_training_only() -> None:
+    assert TrainJobOptions().to_json() == {"start_from": "serving", "override": False}
+    assert TrainJobOptions().preliminary_steps == DEFAULT_PRELIMINARY_AFTER_STEPS
+    chosen = TrainJobOptions(preliminary_after_steps=5)
+    assert TrainJobOptions.from_json(chosen.to_json()).preliminary_steps == 5
+    assert TrainJobOptions().wants_preliminary(serving=None)
+    assert not TrainJobOptions().wants_preliminary(serving="v1")
+    assert not TrainJobOptions(preliminary=True).wants_preliminary(serving="v1")
+    assert not TrainJobOptions(preliminary=False).wants_preliminary(serving=None)
+    for bad in (0, -3, 2.5, True, "10"):
+        with pytest.raises(JobOptionsError, match="job 4: preliminary_after_steps="):
+            TrainJobOptions.from_json({"preliminary_after_steps": bad}, job_id=4)
 
 
 def test_a_bad_database_url_is_one_clear_line_from_the_worker_cli(tmp_path: Path) -> None:

@@ -165,6 +165,21 @@ def test_a_reserved_folder_written_by_the_worker_is_registered(
     assert served.version == version.version
 
 
+def test_a_preliminary_version_says_so_and_where_its_job_took_it(
+    registry: Registry, tiny_model_dir: Path
+) -> None:
+    point = {"job_id": 3, "epoch": 1, "step": 120, "epoch_end": False, "dev_f1": 61.27}
+    add(registry, tiny_model_dir, "v1", summary={"preliminary": True, "preliminary_point": point})
+    add(registry, tiny_model_dir, "v2", summary={"base_sentences": 48})
+    preliminary, final = registry.get("v1"), registry.get("v2")
+    assert preliminary.preliminary and preliminary.preliminary_point == point
+    assert preliminary.preliminary_note() == (
+        "preliminary (epoch 1, step 120, devel F1 61.3) — training continues"
+    )
+    assert not final.preliminary and final.preliminary_point == {}
+    assert final.preliminary_note() is None
+
+
 def test_a_folder_outside_the_registry_is_refused(registry: Registry, tiny_model_dir: Path) -> None:
     with pytest.raises(RegistryError, match="adopt"):
         registry.register_folder(tiny_model_dir, decision=PROMOTE, expected_serving=None)

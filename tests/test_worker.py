@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from curation.corrections import Correction, CorrectionsStore
-from curation.jobs import Job, JobQueue, JobSignal, JobStatus
+from curation.jobs import Job, JobSignal, JobStatus
 from tagger.bio import Sentence
 from tagger.model_folder import read_metadata
 from tests.conftest import REPO_ROOT
 from tests.tiny import TINY_RECIPE, tiny_corpus, tiny_encoder
-from tests.worker_helpers import worker_cli_args, write_tiny_data
+from tests.worker_helpers import on_step, worker_cli_args, write_tiny_data
 from worker.job_data import merge_corrections
 from worker.loop import Worker, WorkerSettings, main
 from worker.progress import JobProgressCallback
@@ -65,20 +65,6 @@ def save_correction(store: CorrectionsStore, sentence: Sentence, index: int = 0)
 def flip_first_entity(sentence: Sentence) -> Sentence:
     """The same words with the labels a curator might have changed (entity removed)."""
     return Sentence(sentence.words, ["O"] * len(sentence.words))
-
-
-def on_step(queue: JobQueue, hook: Callable[[int], None]) -> None:
-    """Call ``hook(step)`` after each reported training step of any job."""
-    original = queue.heartbeat
-
-    def heartbeat(job_id: int, worker: str, **kwargs: object) -> JobSignal:
-        signal_ = original(job_id, worker, **kwargs)  # type: ignore[arg-type]
-        loss_point = kwargs.get("loss_point")
-        if loss_point is not None:
-            hook(loss_point[0])  # type: ignore[index]
-        return signal_
-
-    queue.heartbeat = heartbeat  # type: ignore[method-assign]
 
 
 # ---------------------------------------------------------------------------
@@ -261,6 +247,15 @@ def test_first_start_without_a_model_queues_and_runs_the_first_training(
     version = worker.registry.serving()
     assert version is not None and version.parent is None
     assert version.summary["started_from"] == "encoder:tiny-random-bert"
+    # A first training served a preliminary version from the end of epoch 1 (the default
+    # step point lies beyond this 6-step job); the final version replaced it.
+    assert not version.preliminary and version.preliminary_note() is None
+    (preliminary,) = [v for v in worker.registry.versions() if v.preliminary]
+    assert preliminary.job_id == job.id and not preliminary.serving
+    assert (
+        preliminary.preliminary_point["epoch_end"] and preliminary.preliminary_point["epoch"] == 1
+    )
+    assert version.summary["promotion"]["replaces_preliminary"] == preliminary.version
 
 
 def test_failed_job_records_the_error_and_keeps_the_serving_model(

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from curation.jobs import JobQueue, JobSignal
 from tagger.bio import write_bio
 from tests.tiny import tiny_corpus
 
@@ -63,3 +65,17 @@ def clone_version(
     content["metrics"] = {"dev": {"f1": dev_f1}, "test": {"f1": test_f1}}
     metadata_path.write_text(json.dumps(content, indent=2), encoding="utf-8")
     return target
+
+
+def on_step(queue: JobQueue, hook: Callable[[int], None]) -> None:
+    """Call ``hook(step)`` after each reported training step of any job."""
+    original = queue.heartbeat
+
+    def heartbeat(job_id: int, worker: str, **kwargs: object) -> JobSignal:
+        signal_ = original(job_id, worker, **kwargs)  # type: ignore[arg-type]
+        loss_point = kwargs.get("loss_point")
+        if loss_point is not None:
+            hook(loss_point[0])  # type: ignore[index]
+        return signal_
+
+    queue.heartbeat = heartbeat  # type: ignore[method-assign]

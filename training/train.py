@@ -54,6 +54,31 @@ class TrainResult:
     seconds_per_epoch: list[float]
 
 
+SCORE_KEYS = ("precision", "recall", "f1", "n_gold", "n_pred")
+
+
+def dev_scores(tagger: Tagger, dev: Sequence[Sentence]) -> dict[str, Any]:
+    """Strict P/R/F1 and counts of ``tagger`` on ``dev``, as every epoch records them."""
+    predictions = tagger.tag_words([sentence.words for sentence in dev])
+    scores = evaluate_predictions(dev, [labels for labels, _ in predictions])
+    return {key: scores[key] for key in SCORE_KEYS}
+
+
+def training_metadata(encoder: Encoder, settings: TrainSettings) -> ModelMetadata:
+    """The ``model.json`` of a model fine-tuned from ``encoder`` with ``settings``, before
+    any result is known (no metrics, version or history yet)."""
+    return ModelMetadata(
+        labels=list(LABELS),
+        lowercase=encoder.lowercase,
+        backbone_config=encoder.backbone.get_config(),
+        windows=settings.windows,
+        dropout=settings.dropout,
+        decoder=settings.decoder,
+        encoder_source=encoder.source,
+        training=settings_as_json(settings),
+    )
+
+
 class DevEvaluation(keras.callbacks.Callback):
     """Strict dev F1 after each epoch; keeps the best weights; stops after `patience` bad epochs."""
 
@@ -81,13 +106,12 @@ class DevEvaluation(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.seconds.append(time.perf_counter() - self.epoch_started)
-        predictions = self.tagger.tag_words([sentence.words for sentence in self.dev])
-        scores = evaluate_predictions(self.dev, [labels for labels, _ in predictions])
+        scores = dev_scores(self.tagger, self.dev)
         record = {
             "epoch": epoch + 1,
             "loss": float((logs or {}).get("loss", float("nan"))),
             "seconds": round(self.seconds[-1], 1),
-            "dev": {key: scores[key] for key in ("precision", "recall", "f1", "n_gold", "n_pred")},
+            "dev": scores,
         }
         self.history.append(record)
         print(
@@ -153,16 +177,7 @@ def fine_tune(
         pool_batches=settings.length_pool_batches,
     )
     compile_for_training(model, settings, total_steps=len(batches) * settings.epochs)
-    metadata = ModelMetadata(
-        labels=list(LABELS),
-        lowercase=encoder.lowercase,
-        backbone_config=encoder.backbone.get_config(),
-        windows=settings.windows,
-        dropout=settings.dropout,
-        decoder=settings.decoder,
-        encoder_source=encoder.source,
-        training=settings_as_json(settings),
-    )
+    metadata = training_metadata(encoder, settings)
     tagger = Tagger(LoadedModel(model, wordpiece, metadata, Path()))
     evaluation = DevEvaluation(tagger, dev, settings.patience, on_epoch)
     model.fit(batches, epochs=settings.epochs, callbacks=[evaluation, *callbacks], verbose=verbose)
@@ -325,9 +340,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         from training.evaluate import evaluate_tagger
 
         test_scores = evaluate_tagger(result.tagger, load_split("test", args.data_dir))
-        metadata.metrics["test"] = {
-            k: test_scores[k] for k in ("precision", "recall", "f1", "n_gold", "n_pred")
-        }
+        metadata.metrics["test"] = {k: test_scores[k] for k in SCORE_KEYS}
         print(f"test: strict F1 {format_score(test_scores['f1'])}", file=sys.stderr)
     folder = save_model_folder(result.tagger.model, encoder.vocab_path, metadata, args.out)
     print(

@@ -14,6 +14,11 @@
 
 A cancelled job (or one the queue no longer assigns to this worker) raises out of
 ``model.fit`` within one step and registers nothing: the serving model is untouched.
+
+A first training (nothing in service when it starts) also serves preliminary versions
+while it trains (:mod:`worker.preliminary`); its final version replaces them (it is
+compared with what served before the job, nothing), and a job that stops early leaves
+the last one in service (:meth:`JobRunner.kept_in_service` says so for its message).
 """
 
 from __future__ import annotations
@@ -40,7 +45,8 @@ from training.evaluate import evaluate_tagger
 from training.recipes import TrainSettings
 from training.train import fine_tune
 from worker.devices import training_scope
-from worker.job_data import training_data
+from worker.job_data import TrainingData, training_data
+from worker.preliminary import PreliminaryPublisher, PreliminaryRelease
 from worker.progress import WORKER_STOPPING, JobProgressCallback, JobStopped
 
 SCORE_KEYS = ("precision", "recall", "f1", "n_gold", "n_pred")
@@ -132,6 +138,7 @@ class JobRunner:
     log: logging.Logger = field(default_factory=lambda: logging.getLogger(__name__))
 
     progress: Progress = field(default_factory=Progress)
+    preliminaries: PreliminaryPublisher | None = None  # set by run() for a first training
 
     def report(self, progress: Progress, loss_point: tuple[int, int, float] | None) -> JobSignal:
         if self.stopping():
@@ -148,7 +155,21 @@ class JobRunner:
         if signal != JobSignal.CONTINUE:
             raise JobStopped(signal, self.progress.step)
 
+    def kept_in_service(self) -> str:
+        """What a job that ends without a final version leaves in service, for its message:
+        its last preliminary version, or the model that served before it."""
+        note = self.preliminaries.note() if self.preliminaries is not None else None
+        return note or "the model in service is unchanged"
+
     def run(self) -> Registration:
+        try:
+            return self._run()
+        except BaseException:
+            if self.preliminaries is not None and self.preliminaries.last is not None:
+                self.log.warning("job %d ended early; %s", self.job.id, self.preliminaries.note())
+            raise
+
+    def _run(self) -> Registration:
         options = TrainJobOptions.from_json(self.job.options, job_id=self.job.id)
         up_to = self.corrections.last_id()
         used = self.corrections.current(up_to_id=up_to) if up_to is not None else []
@@ -164,15 +185,24 @@ class JobRunner:
             data.summary["corrections_up_to_id"] = up_to
             self.check("preparing")
             baseline = self._baseline(serving, start, data.dev)
+            settings = cap_steps(start.settings, self.max_steps)
             callback = JobProgressCallback(self.report, step_delay_s=self.step_delay_s)
+            callbacks: list[Any] = [callback]
+            if options.wants_preliminary(serving=serving.version if serving else None):
+                self.preliminaries = self._preliminaries(options, start, settings, data)
+                callbacks.append(self.preliminaries)  # after the callback that hears cancel
+            elif options.preliminary:
+                self.log.info(
+                    "job %d: no preliminary versions, a version is in service", self.job.id
+                )
             result = fine_tune(
                 start.encoder,
                 data.train,
                 data.dev,
-                cap_steps(start.settings, self.max_steps),
+                settings,
                 initial_weights=start.weights,
-                callbacks=[callback],
-                on_epoch=callback.on_dev_epoch,
+                callbacks=callbacks,
+                on_epoch=self._epoch_hook(callback),
                 verbose=0,
             )
         self.check("evaluating")
@@ -181,17 +211,26 @@ class JobRunner:
         tagger.info.metrics["test"] = {key: test_scores[key] for key in SCORE_KEYS}
         dev_f1 = tagger.info.metrics.get("dev", {}).get("f1")  # None: no dev mention
         policy = self.policy or self.registry.policy
+        # Against what served before the job: its own preliminary versions are no baseline.
         decision = policy.decide(
             dev_f1,
             serving_dev_f1=baseline,
             serving_version=serving.version if serving else None,
         )
+        replaces = self.preliminaries.last if self.preliminaries is not None else None
+        if replaces is not None:
+            decision = dataclasses.replace(
+                decision,
+                reason=f"{decision.reason} before this job; it replaces the job's "
+                f"preliminary version {replaces.version.version}",
+            )
         data.summary["promotion"] = {
             "compared_with": serving.version if serving else None,
             "serving_dev_f1": baseline,  # re-measured on this job's dev sentences
             "dev_f1": dev_f1,
             "tolerance": policy.tolerance,
             "promote": decision.promote,
+            "replaces_preliminary": replaces.version.version if replaces else None,
         }
         target = self.registry.reserve_folder()
         tagger.info.version = target.name
@@ -206,13 +245,54 @@ class JobRunner:
             decision.reason,
         )
         save_model_folder(tagger.model, start.encoder.vocab_path, tagger.info, target)
+        # The job's own last preliminary, if it served one, is what serves now.
+        expected = serving.version if serving else None
+        if self.preliminaries is not None:
+            expected = self.preliminaries.in_service
         return self.registry.register_folder(
             target,
             summary=data.summary,
             decision=decision,
-            expected_serving=serving.version if serving else None,
+            expected_serving=expected,
             job_id=self.job.id,
         )
+
+    def _preliminaries(
+        self,
+        options: TrainJobOptions,
+        start: _Start,
+        settings: TrainSettings,
+        data: TrainingData,
+    ) -> PreliminaryPublisher:
+        release = PreliminaryRelease(
+            registry=self.registry,
+            job_id=self.job.id,
+            encoder=start.encoder,
+            settings=settings,
+            dev=data.dev,
+            summary=data.summary,
+            files=data.summary["files"],
+            parent=start.parent,
+            in_service=None,
+        )
+        self.log.info(
+            "job %d: first training: a preliminary version after %d steps and at each "
+            "better epoch end",
+            self.job.id,
+            options.preliminary_steps,
+        )
+        return PreliminaryPublisher(release, after_steps=options.preliminary_steps)
+
+    def _epoch_hook(self, callback: JobProgressCallback) -> Callable[[dict[str, Any]], None]:
+        """Progress first (a cancelled job stops there), then any preliminary version."""
+        preliminaries = self.preliminaries
+
+        def on_epoch(record: dict[str, Any]) -> None:
+            callback.on_dev_epoch(record)
+            if preliminaries is not None:
+                preliminaries.on_dev_epoch(record)
+
+        return on_epoch
 
     def _starting_point(self, options: TrainJobOptions, serving_folder: Path | None) -> _Start:
         if options.start_from == START_FROM_SERVING and serving_folder is not None:
