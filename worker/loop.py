@@ -45,6 +45,7 @@ from curation.service import LOG_DIR, Curation
 from curation.workers import STALE_AFTER_S, WorkerLockedError, this_worker_id, worker_lock
 from tagger.errors import run_cli
 from tagger.references import METADATA_FILE, model_dir, registry_dir
+from worker.collection_tagging import CollectionTagger
 
 if TYPE_CHECKING:
     from tagger.encoders import Encoder
@@ -134,6 +135,8 @@ class Worker:
         self.encoder_settings = encoder_settings
         self.stop_event = threading.Event()
         self._device: str | None = None
+        # Between jobs the loop tags collections with the model in service (one batch a poll).
+        self.collection_tagging = CollectionTagger(self.curation.collections, self.registry)
 
     @property
     def device(self) -> str:
@@ -174,11 +177,12 @@ class Worker:
                 self.queue.reap_stale(stale_after_s=self.settings.stale_after_s)
                 job = self.queue.claim(self.id, device=self.device)
                 if job is not None:
+                    self.collection_tagging.unload()  # the job gets the tagger's memory
                     finished = self.run_job(job)
                     status = 1 if finished.status == JobStatus.FAILED else 0
                 if once:
                     break
-                if job is None:
+                if job is None and not self.collection_tagging.step_safely():
                     self.stop_event.wait(self.settings.poll_s)
         finally:
             self.roster.left(self.id)
