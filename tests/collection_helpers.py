@@ -64,28 +64,36 @@ def serve_version(database: Database, version: str) -> None:
 def fake_sentences(
     document: DocumentToTag, score: Callable[[str], float] = lambda _word: 0.9
 ) -> list[PredictedSentence]:
-    """Words split at spaces (sentences at '.'), disease words B-Disease, scores given."""
+    """Words and punctuation marks (a sentence ends at "."), disease words B-Disease."""
     if document.words is not None:
-        groups = [[(word, None) for word in sentence] for sentence in document.words]
-    else:
-        text = document_text(document.title, document.text) or ""
-        groups, current = [], []
-        for match in re.finditer(r"\w+|[^\w\s]", text):
-            current.append((match.group(), (match.start(), match.end())))
-            if match.group() == ".":
-                groups.append(current)
-                current = []
-        if current:
-            groups.append(current)
-    sentences = []
-    for group in groups:
-        words = tuple(word for word, _ in group)
-        offsets = None if document.words is not None else tuple(pair for _, pair in group)
-        labels = tuple("B-Disease" if w.lower() in DISEASE_WORDS else "O" for w in words)
-        sentences.append(
-            PredictedSentence(words, offsets, labels, tuple(score(w) for w in words))  # type: ignore[arg-type]
-        )
+        return [_labelled(words, None, score) for words in document.words]
+    text = document_text(document.title, document.text) or ""
+    sentences: list[PredictedSentence] = []
+    words: list[str] = []
+    offsets: list[tuple[int, int]] = []
+    for match in re.finditer(r"\w+|[^\w\s]", text):
+        words.append(match.group())
+        offsets.append((match.start(), match.end()))
+        if match.group() == ".":
+            sentences.append(_labelled(words, offsets, score))
+            words, offsets = [], []
+    if words:
+        sentences.append(_labelled(words, offsets, score))
     return sentences
+
+
+def _labelled(
+    words: Sequence[str],
+    offsets: Sequence[tuple[int, int]] | None,
+    score: Callable[[str], float],
+) -> PredictedSentence:
+    labels = tuple("B-Disease" if word.lower() in DISEASE_WORDS else "O" for word in words)
+    return PredictedSentence(
+        tuple(words),
+        None if offsets is None else tuple(offsets),
+        labels,
+        tuple(score(word) for word in words),
+    )
 
 
 def tag_everything(
