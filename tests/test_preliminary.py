@@ -204,12 +204,6 @@ def test_a_failed_first_training_leaves_its_preliminary_version_in_service(
     assert "stays in service" in Path(finished.log_file or "").read_text()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="worker/loop.py writes 'the model in service is unchanged'; it should write "
-    "JobRunner.kept_in_service() (the change is described in the preliminary-versions "
-    "hand-over); remove this mark with that change",
-)
 def test_a_cancelled_first_training_says_its_preliminary_stays_in_service(
     settings: WorkerSettings,
 ) -> None:

@@ -220,14 +220,16 @@ class Worker:
             try:
                 registration = runner.run()
             except JobStopped as stopped:
-                self._end_stopped(job, stopped.signal, stopped.step, WORKER_STOPPING)
+                self._end_stopped(
+                    job, stopped.signal, stopped.step, WORKER_STOPPING, runner.kept_in_service()
+                )
             except Exception as error:
                 logger.exception("job %d failed", job.id)
                 self._finish(
                     job,
                     JobStatus.FAILED,
                     error=f"{type(error).__name__}: {error}\n\n{traceback.format_exc()}",
-                    message="Training failed; the model in service is unchanged.",
+                    message=f"Training failed; {runner.kept_in_service()}.",
                 )
             else:
                 prepare_serving_graph(registration.version.folder, registration.version.version)
@@ -245,10 +247,17 @@ class Worker:
     def _finish(self, job: Job, status: JobStatus, **outcome: str | None) -> None:
         self.queue.finish(job.id, status, worker=self.id, **outcome)
 
-    def _end_stopped(self, job: Job, signal_name: str, step: int, stopping: str) -> None:
+    def _end_stopped(
+        self,
+        job: Job,
+        signal_name: str,
+        step: int,
+        stopping: str,
+        kept: str = "the model in service is unchanged",
+    ) -> None:
         if signal_name == JobSignal.CANCEL:
             logger.info("job %d cancelled after step %d", job.id, step)
-            message = f"Cancelled after step {step}; the model in service is unchanged."
+            message = f"Cancelled after step {step}; {kept}."
             self._finish(job, JobStatus.CANCELLED, message=message)
         elif signal_name == stopping:
             logger.warning("job %d interrupted: the worker is stopping", job.id)
@@ -256,7 +265,7 @@ class Worker:
                 job,
                 JobStatus.FAILED,
                 error=f"The worker was stopped during the job (after step {step}).",
-                message="Interrupted; the model in service is unchanged. Click Retrain again.",
+                message=f"Interrupted; {kept}. Click Retrain again.",
             )
         else:  # LOST: another worker reaped it as stale; the row is not ours to write
             logger.warning("job %d is no longer assigned to this worker; dropped it", job.id)
