@@ -159,20 +159,27 @@ function loadDraft(item) {
   }
 }
 
-function dropSubmittedDrafts(exceptKey) {
-  const store = storage();
-  if (!store) return;
-  const doomed = [];
+function dropDrafts(store, exceptKey, doomed) {
+  const names = [];
   for (let i = 0; i < store.length; i++) {
     const name = store.key(i);
-    if (!name || !name.startsWith(DRAFT_PREFIX) || name === DRAFT_PREFIX + exceptKey) continue;
-    try {
-      if (JSON.parse(store.getItem(name) || "{}").submitted) doomed.push(name);
-    } catch (error) {
-      doomed.push(name);
-    }
+    if (name && name.startsWith(DRAFT_PREFIX) && name !== DRAFT_PREFIX + exceptKey) names.push(name);
   }
-  doomed.forEach((name) => store.removeItem(name));
+  for (const name of names) {
+    let draft = null;
+    try {
+      draft = JSON.parse(store.getItem(name) || "null");
+    } catch (error) {
+      // unreadable: dropped below
+    }
+    if (!draft || doomed(draft)) store.removeItem(name);
+  }
+}
+
+function dropSubmittedDrafts(exceptKey) {
+  // a saved / skipped item's draft goes once the page has moved on to another item
+  const store = storage();
+  if (store) dropDrafts(store, exceptKey, (draft) => draft.submitted);
 }
 
 // ---- the editor ----------------------------------------------------------------------
@@ -283,10 +290,17 @@ class SpanEditor {
     this.saveTimer = null;
     const store = storage();
     if (!store || !this.item) return;
+    const text = JSON.stringify(this.draft());
     try {
-      store.setItem(DRAFT_PREFIX + this.item.key, JSON.stringify(this.draft()));
+      store.setItem(DRAFT_PREFIX + this.item.key, text);
     } catch (error) {
-      // quota exceeded: keep editing in memory
+      // storage full of other items' drafts: this item's draft matters more
+      dropDrafts(store, this.item.key, () => true);
+      try {
+        store.setItem(DRAFT_PREFIX + this.item.key, text);
+      } catch (again) {
+        // still too big: editing goes on in memory
+      }
     }
   }
 
@@ -373,6 +387,7 @@ class SpanEditor {
     const before = this.snapshot();
     mutate();
     if (sameSpans(before.spans, this.spans) && before.marks.length === this.marks.length) return false;
+    this.submitted = false; // edited after a save the page did not take: a live draft again
     this.undo.push(before);
     if (this.undo.length > UNDO_LIMIT) this.undo.shift();
     this.redo = [];
@@ -572,6 +587,7 @@ class SpanEditor {
     const lower = key.length === 1 ? key.toLowerCase() : key;
     const ctrl = event.ctrlKey || event.metaKey;
     if (event.altKey) return false;
+    if (this.ask && this.ask.kind === "sent") this.ask = null; // the page kept this item
     if (this.ask && this.ask.kind === "mark") {
       if (!ctrl && (lower === "y" || lower === "n")) {
         this.answerEverywhere(lower === "y");
@@ -743,6 +759,7 @@ class SpanEditor {
       if (!sameSpans(gesture.before.spans, this.spans)) {
         this.undo.push(gesture.before);
         this.redo = [];
+        this.submitted = false;
       }
     } else if (gesture.moved) {
       this.markRange(Math.min(gesture.from, gesture.to), Math.max(gesture.from, gesture.to) + 1);
@@ -793,6 +810,10 @@ class SpanEditor {
         word[i] += " sel";
         if (i + 1 < range[1]) gap[i] += " sel";
       }
+    }
+    if (this.ask && this.ask.kind === "mark") {
+      // the places Y would mark, shown while the prompt asks
+      for (const place of this.ask.places) for (let i = place.s; i < place.e; i++) word[i] += " cand";
     }
     if (count > 0) word[this.cursor] += " cur";
     for (let i = 0; i < count; i++) {
