@@ -28,9 +28,6 @@ ANNOTATOR = "annotator"
 TAG_RESULT = "tag_result"
 INSPECT_RESULT = "inspect_result"
 CORRECTION_TARGET = "correction_target"
-CORRECTION_BASE = "correction_base"
-CORRECTION_GENERATION = "correction_generation"
-CORRECTION_EDITING_SPAN = "correction_editing_span"
 SAVED_IDS = "saved_correction_ids"
 FLASH = "flash_messages"
 
@@ -109,53 +106,13 @@ def correction_target(session: Session | None = None) -> CorrectionTarget | None
     return _session(session).get(CORRECTION_TARGET)
 
 
-def start_correction(
-    target: CorrectionTarget,
-    labels: tuple[str, ...] | None = None,
-    session: Session | None = None,
-) -> None:
-    """Make ``target`` the sentence being corrected, its draft starting from ``labels``."""
-    store = _session(session)
-    store[CORRECTION_TARGET] = target
-    set_draft(labels if labels is not None else target.predicted, store)
-    store[CORRECTION_EDITING_SPAN] = None
+def start_correction(target: CorrectionTarget, session: Session | None = None) -> None:
+    """Make ``target`` the sentence being corrected.
 
-
-def draft_base(session: Session | None = None) -> tuple[str, ...]:
-    return _session(session).get(CORRECTION_BASE, ())
-
-
-def editor_key(session: Session | None = None) -> str:
-    """The token table's widget key; a new key gives a fresh table with no pending edits."""
-    return f"token_editor_{_session(session).get(CORRECTION_GENERATION, 0)}"
-
-
-def set_draft(labels: tuple[str, ...], session: Session | None = None) -> None:
-    """Replace the draft labels; pending edits in the token table are folded in already."""
-    store = _session(session)
-    store[CORRECTION_BASE] = tuple(labels)
-    store[CORRECTION_GENERATION] = store.get(CORRECTION_GENERATION, 0) + 1
-
-
-def draft_labels(session: Session | None = None) -> tuple[str, ...]:
-    """The draft: the base labels with the token table's pending cell edits applied."""
-    store = _session(session)
-    labels = list(draft_base(store))
-    edits = store.get(editor_key(store)) or {}
-    for row, changes in (edits.get("edited_rows") or {}).items():
-        index = int(row)
-        label = changes.get("label") if isinstance(changes, dict) else None
-        if 0 <= index < len(labels) and isinstance(label, str) and label:
-            labels[index] = label
-    return tuple(labels)
-
-
-def editing_span(session: Session | None = None) -> tuple[int, int] | None:
-    return _session(session).get(CORRECTION_EDITING_SPAN)
-
-
-def set_editing_span(span: tuple[int, int] | None, session: Session | None = None) -> None:
-    _session(session)[CORRECTION_EDITING_SPAN] = span
+    The draft of its labels lives in the browser's span editor, keyed by the sentence,
+    so only the target is remembered here.
+    """
+    _session(session)[CORRECTION_TARGET] = target
 
 
 def annotator(session: Session | None = None) -> str:

@@ -1,25 +1,30 @@
-"""Word-label edits behind the Correct page: accept, reject, re-bound and mark spans.
+"""The Correct page before the span editor (``app/page_correct.py`` at commit 7773f1c).
+
+Kept for the actions-per-correction benchmark only: its word-label edits (reject,
+re-bound and mark a span; set a label in the token table) and the cost of each in the
+page's clicks, so :func:`plan` can count what correcting one sentence took there.
 
 Each edit takes IOB2 labels and returns new valid IOB2 labels; word ranges are
 ``[start, end)`` word indexes. An edit never leaves an ``I-`` that continues nothing:
 a span cut in two keeps its tail as a new entity starting with ``B-``.
 
-Example:
-
->>> labels = ("O", "B-Disease", "I-Disease", "O")
->>> reject_span(labels, 1, 3)
-('O', 'O', 'O', 'O')
->>> mark_span(labels, 2, 4)
-('O', 'B-Disease', 'B-Disease', 'I-Disease')
->>> change_span(labels, (1, 3), (0, 2))
-('B-Disease', 'I-Disease', 'O', 'O')
+tests/test_actions_benchmark.py checks every edit and plan.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from tagger.bio import ENTITY_TYPE, entity_spans, repair_bio
+
+if TYPE_CHECKING:
+    from benchmarks.actions_per_correction import Plan
+
+# The page's controls: "Pick another sentence" (open, type the number, Load), Save.
+NAVIGATION = ("open picker", "type sentence number", "Load sentence")
+SAVE = "Save correction"
+TABLE_CELL_ACTIONS = 2  # open a cell of the label column, choose a label
 
 LABEL_CHOICES = ("O", f"B-{ENTITY_TYPE}", f"I-{ENTITY_TYPE}")
 
@@ -73,3 +78,57 @@ def invalid_positions(labels: Sequence[str]) -> list[int]:
     """Indexes of ``I-`` labels that continue no entity (an ``I`` without a ``B``)."""
     repaired = _repaired(labels)
     return [index for index, (a, b) in enumerate(zip(labels, repaired, strict=True)) if a != b]
+
+
+def _table_edit(
+    before: Sequence[str], after: Sequence[str]
+) -> tuple[int, list[str], tuple[str, ...]]:
+    changed = [i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b]
+    steps = [
+        step for i in changed for step in (f"table: open word {i}", f"table: choose {after[i]}")
+    ]
+    return TABLE_CELL_ACTIONS * len(changed), steps, tuple(after)
+
+
+def _handles(slider: tuple[int, int], wanted: tuple[int, int]) -> list[str]:
+    return [f"drag handle to {w}" for s, w in zip(slider, wanted, strict=True) if s != w]
+
+
+def plan(predicted: Sequence[str], gold: Sequence[str]) -> Plan:
+    """The fewest clicks on the old page, edit by edit the cheaper of its two ways.
+
+    Span edits use the buttons and the range slider (whose two handles stay where the
+    last edit left them); any edit can instead be made in the token table.
+    """
+    from benchmarks.actions_per_correction import Plan, span_edits
+
+    edits = span_edits(predicted, gold)
+    labels = tuple(predicted)
+    slider = (0, 0)
+    actions = len(NAVIGATION)
+    steps = list(NAVIGATION)
+
+    def choose(button_cost: int, button_steps: list[str], after: tuple[str, ...]) -> bool:
+        nonlocal actions, labels
+        table_cost, table_steps, _ = _table_edit(labels, after)
+        use_buttons = button_cost <= table_cost
+        actions += button_cost if use_buttons else table_cost
+        steps.extend(button_steps if use_buttons else table_steps)
+        labels = after
+        return use_buttons
+
+    for start, end in edits.remove:
+        choose(1, [f"Reject {start}-{end}"], reject_span(labels, start, end))
+    for old, new in edits.resize:
+        wanted = (new[0], new[1] - 1)
+        moves = _handles((old[0], old[1] - 1), wanted)
+        button_steps = [f"Bounds {old[0]}-{old[1]}", *moves, "Apply new boundaries"]
+        if choose(len(button_steps), button_steps, change_span(labels, old, new)):
+            slider = wanted
+    for start, end in edits.mark:
+        wanted = (start, end - 1)
+        button_steps = [*_handles(slider, wanted), "Mark as disease"]
+        if choose(len(button_steps), button_steps, mark_span(labels, start, end)):
+            slider = wanted
+    steps.append(SAVE)
+    return Plan(actions + 1, tuple(steps), repair_bio(labels)[0])

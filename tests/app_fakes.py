@@ -182,3 +182,56 @@ def make_app(
     app = AppTest.from_file(str(APP_SCRIPT), default_timeout=180)
     app.session_state["annotator"] = "tester"
     return app
+
+
+class ScriptedEditor:
+    """Stands in for ``app.span_editor.span_editor``, which needs a browser.
+
+    Records what each run mounted (item key and sentences) and returns the event
+    queued with :meth:`send` on the next run only, as the real component delivers a
+    trigger once. ``monkeypatch.setattr("app.span_editor.span_editor", editor)``: page
+    scripts import it on every run, so they pick up the stand-in.
+    """
+
+    def __init__(self) -> None:
+        self.mounted: list[tuple[str, tuple[Any, ...]]] = []
+        self._pending: (
+            tuple[str, Sequence[Sequence[str]] | None, str, Sequence[Sequence[str]]] | None
+        ) = None
+
+    def send(
+        self,
+        action: str,
+        labels: Sequence[Sequence[str]] | None = None,
+        *,
+        note: str = "",
+        mark_everywhere: Sequence[Sequence[str]] = (),
+    ) -> None:
+        """Queue what the curator does next; ``labels`` default to what is mounted."""
+        self._pending = (action, labels, note, mark_everywhere)
+
+    def __call__(self, item_key: str, sentences: Sequence[Any], *, key: str, **_: Any) -> Any:
+        from app.span_editor import EditorEvent
+
+        self.mounted.append((item_key, tuple(sentences)))
+        if self._pending is None:
+            return None
+        action, labels, note, marks = self._pending
+        self._pending = None
+        chosen = labels if labels is not None else [s.labels for s in sentences]
+        return EditorEvent(
+            action=action,  # type: ignore[arg-type]
+            item_key=item_key,
+            labels=tuple(tuple(row) for row in chosen),
+            note=note,
+            mark_everywhere=tuple(tuple(words) for words in marks),
+            actions=1,
+        )
+
+    @property
+    def item_key(self) -> str:
+        return self.mounted[-1][0]
+
+    @property
+    def sentences(self) -> tuple[Any, ...]:
+        return self.mounted[-1][1]

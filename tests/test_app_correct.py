@@ -1,4 +1,10 @@
-"""AppTest: correcting a sentence on the Correct page, saving it, undoing it."""
+"""AppTest: the Correct page edits one sentence in the span editor, saves it, moves on.
+
+The editor itself runs in the browser (tests/e2e/test_span_editor_browser.py); here a
+:class:`~tests.app_fakes.ScriptedEditor` stands in for it and plays the events a
+curator's keys would send, so the page's side is tested: what it mounts, what it
+saves, where it goes next, and that a failed save keeps the sentence in the editor.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +15,29 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Button
 
 from curation.corrections import CorrectionFilter, CorrectionsStore
-from tests.app_fakes import make_app, shown
+from tests.app_fakes import ScriptedEditor, make_app, shown
 from tests.test_app_inspect import FILE, upload
 
-TARGET = "file:fixture.tsv#0"  # "Chronic renal failure and fever ." from FILE
+FIRST_WORDS = ("Chronic", "renal", "failure", "and", "fever", ".")
+FIRST_PREDICTED = ("O", "O", "B-Disease", "O", "B-Disease", "O")
+FIRST_FILE_LABELS = ("B-Disease", "I-Disease", "I-Disease", "O", "B-Disease", "O")
+WIDENED = FIRST_FILE_LABELS  # the curator widens "failure" to "Chronic renal failure"
 
 
 @pytest.fixture
-def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+def editor(monkeypatch: pytest.MonkeyPatch) -> ScriptedEditor:
+    scripted = ScriptedEditor()
+    monkeypatch.setattr("app.span_editor.span_editor", scripted)
+    return scripted
+
+
+@pytest.fixture
+def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, editor: ScriptedEditor) -> AppTest:
     """The Correct page on the first sentence of FILE, sent from the Inspect page."""
     app = make_app(tmp_path, monkeypatch).run()
     app.switch_page("app/page_inspect.py").run()
     upload(app, "fixture.tsv", FILE)
-    return send_to_correct(app)
+    return send_to_correct(app).run()
 
 
 def send_to_correct(app: AppTest) -> AppTest:
@@ -41,41 +57,33 @@ def button(app: AppTest, label: str) -> Button:
     return next(b for b in app.button if b.label == label)
 
 
-def draft_html(app: AppTest) -> str:
-    return next(h.proto.body for h in app.get("html") if 'class="tagged-text"' in h.proto.body)
-
-
-def edit_token_table(app: AppTest, edits: dict[int, str]) -> None:
-    key = f"token_editor_{app.session_state['correction_generation']}"
-    app.session_state[key] = {
-        "edited_rows": {row: {"label": label} for row, label in edits.items()},
-        "added_rows": [],
-        "deleted_rows": [],
-    }
-
-
-def test_change_boundaries_save_and_undo(app: AppTest, tmp_path: Path) -> None:
+def test_the_sentence_is_mounted_in_the_editor_with_the_prediction(
+    app: AppTest, editor: ScriptedEditor
+) -> None:
     assert any("Sentence 1 of fixture.tsv" in shown(c.value) for c in app.caption)
-    # The model marked "failure"; the curator widens it to "Chronic renal failure".
-    app.button(key=f"bounds_{TARGET}_2_3").click().run()
-    app.select_slider(key=f"correct_range_{TARGET}").set_value((0, 2)).run()
-    button(app, "Apply new boundaries").click().run()
+    (sentence,) = editor.sentences
+    assert (sentence.words, sentence.labels) == (FIRST_WORDS, FIRST_PREDICTED)
+    assert len(sentence.scores) == len(FIRST_WORDS)
+
+
+def test_save_and_next_stores_the_labels_and_opens_the_next_sentence(
+    app: AppTest, editor: ScriptedEditor, tmp_path: Path
+) -> None:
+    first_key = editor.item_key
+    editor.send("save", [WIDENED])
+    app.run()
     assert not app.exception
-    assert '<mark class="draft" title="your correction">Chronic' in draft_html(app)
-    button(app, "Save correction").click().run()
     assert any("Saved correction #1" in s.value for s in app.success)
     saved = store(tmp_path).corrections()
     assert [(c.words, c.labels, c.predicted) for c in saved] == [
-        (
-            ("Chronic", "renal", "failure", "and", "fever", "."),
-            ("B-Disease", "I-Disease", "I-Disease", "O", "B-Disease", "O"),
-            ("O", "O", "B-Disease", "O", "B-Disease", "O"),
-        )
+        (FIRST_WORDS, WIDENED, FIRST_PREDICTED)
     ]
     assert (saved[0].source, saved[0].sentence_index) == ("file:fixture.tsv", 0)
     assert (saved[0].annotator, saved[0].model_version) == ("tester", "fake-1")
+    assert editor.item_key != first_key
+    assert editor.sentences[0].words == ("No", "symptoms", ".")
+    assert any("Sentence 2 of fixture.tsv" in shown(c.value) for c in app.caption)
     assert {m.label: m.value for m in app.metric}["Corrections saved"] == "1"
-    assert {m.label: m.value for m in app.metric}["Since the model in service was trained"] == "1"
 
     button(app, "Undo last save").click().run()
     assert any("Undone: correction #1" in s.value for s in app.success)
@@ -83,50 +91,67 @@ def test_change_boundaries_save_and_undo(app: AppTest, tmp_path: Path) -> None:
     assert button(app, "Undo last save").disabled
 
 
-def test_reject_a_span_and_mark_a_new_one(app: AppTest, tmp_path: Path) -> None:
-    app.button(key=f"reject_{TARGET}_4_5").click().run()  # "fever" is not wanted here
-    app.select_slider(key=f"correct_range_{TARGET}").set_value((0, 1)).run()
-    next(b for b in app.button if b.label.startswith("Mark")).click().run()
-    button(app, "Save correction").click().run()
-    assert store(tmp_path).corrections()[0].labels == (
-        "B-Disease",
-        "I-Disease",
-        "B-Disease",
-        "O",
-        "O",
-        "O",
-    )
-
-
-def test_an_i_without_b_is_shown_and_repaired_before_saving(app: AppTest, tmp_path: Path) -> None:
-    edit_token_table(app, {1: "I-Disease", 2: "I-Disease", 4: "O"})  # "renal failure", no B
+def test_accept_stores_the_prediction_and_skip_stores_nothing(
+    app: AppTest, editor: ScriptedEditor, tmp_path: Path
+) -> None:
+    editor.send("skip")
     app.run()
-    assert not app.exception
-    warning = shown(" ".join(w.value for w in app.warning))
-    assert "Invalid BIO: word 1 **renal**" in warning and "saved as B-Disease" in warning
-    button(app, "Save correction").click().run()
-    assert store(tmp_path).corrections()[0].labels == ("O", "B-Disease", "I-Disease", "O", "O", "O")
-    assert any("1 label(s) repaired" in s.value for s in app.success)
+    assert editor.sentences[0].words == ("No", "symptoms", ".")
+    assert store(tmp_path).count() == 0
+    editor.send("accept")
+    app.run()
+    saved = store(tmp_path).corrections()
+    assert [(c.words, c.labels) for c in saved] == [(("No", "symptoms", "."), ("O", "O", "O"))]
+    assert editor.sentences[0].words[0] == "Obesity"
 
 
-def test_saving_needs_an_annotator(app: AppTest, tmp_path: Path) -> None:
+def test_the_last_sentence_says_so(app: AppTest, editor: ScriptedEditor) -> None:
+    for _ in range(3):
+        editor.send("skip")
+        app.run()
+    assert any("last sentence of fixture.tsv" in shown(i.value) for i in app.info)
+
+
+def test_the_editor_can_start_from_the_files_labels(app: AppTest, editor: ScriptedEditor) -> None:
+    model_key = editor.item_key
+    app.radio(key="correct_start_from").set_value("the file's labels").run()
+    assert editor.sentences[0].labels == FIRST_FILE_LABELS
+    assert editor.item_key != model_key  # a separate draft in the browser
+
+
+def test_saving_needs_an_annotator(app: AppTest, editor: ScriptedEditor, tmp_path: Path) -> None:
+    key = editor.item_key
     app.sidebar.text_input(key="annotator").input("").run()
-    button(app, "Save correction").click().run()
+    editor.send("save", [WIDENED])
+    app.run()
     assert any("Enter your name as Annotator" in e.value for e in app.error)
     assert store(tmp_path).count() == 0
+    assert editor.item_key == key  # still on the same sentence, its draft in the editor
+
+
+def test_an_unknown_label_is_refused_and_nothing_saved(
+    app: AppTest, editor: ScriptedEditor, tmp_path: Path
+) -> None:
+    key = editor.item_key
+    editor.send("save", [("B-Chemical", "O", "O", "O", "O", "O")])  # never trust the browser
+    app.run()
+    assert not app.exception
+    assert any("Not saved" in shown(e.value) and "B-Chemical" in shown(e.value) for e in app.error)
+    assert store(tmp_path).count() == 0
+    assert editor.item_key == key
 
 
 def test_a_sentence_from_the_tag_page_can_be_corrected(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, editor: ScriptedEditor
 ) -> None:
     app = make_app(tmp_path, monkeypatch).run()
     app.text_area(key="tag_text").input("The patient had fever. No rash was seen.")
     app.button[0].click().run()
     app.selectbox(key="tag_sentence_choice").set_value(1).run()
-    send_to_correct(app)
-    edit_token_table(app, {1: "B-Disease"})  # "rash"
+    send_to_correct(app).run()
+    assert editor.sentences[0].words == ("No", "rash", "was", "seen", ".")
+    editor.send("save", [("O", "B-Disease", "O", "O", "O")])
     app.run()
-    button(app, "Save correction").click().run()
     saved = store(tmp_path).corrections()[0]
     assert (saved.words, saved.labels) == (
         ("No", "rash", "was", "seen", "."),
@@ -136,7 +161,7 @@ def test_a_sentence_from_the_tag_page_can_be_corrected(
 
 
 def test_any_sentence_of_the_tagged_text_can_be_picked_here(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, editor: ScriptedEditor
 ) -> None:
     app = make_app(tmp_path, monkeypatch).run()
     app.text_area(key="tag_text").input("The patient had fever. No rash was seen.")
@@ -146,21 +171,11 @@ def test_any_sentence_of_the_tagged_text_can_be_picked_here(
     app.number_input(key="correct_pick_number").set_value(2).run()
     button(app, "Load sentence").click().run()
     assert any("Sentence 2 of pasted text" in shown(c.value) for c in app.caption)
-    assert list(app.data_editor[0].value["word"]) == ["No", "rash", "was", "seen", "."]
+    assert editor.sentences[0].words == ("No", "rash", "was", "seen", ".")
 
 
-def test_an_unknown_label_is_refused_and_nothing_saved(app: AppTest, tmp_path: Path) -> None:
-    edit_token_table(app, {0: "B-Chemical"})  # not offered by the table, but never trust input
-    app.run()
-    assert not app.exception
-    assert any("cannot be saved" in shown(e.value) for e in app.error)
-    button(app, "Save correction").click().run()
-    assert any("Not saved" in shown(e.value) and "B-Chemical" in shown(e.value) for e in app.error)
-    assert store(tmp_path).count() == 0
-
-
-def test_a_locked_database_says_busy_and_keeps_the_draft(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_locked_database_says_busy_and_keeps_the_sentence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, editor: ScriptedEditor
 ) -> None:
     import sqlite3
 
@@ -169,13 +184,12 @@ def test_a_locked_database_says_busy_and_keeps_the_draft(
     app.switch_page("app/page_inspect.py").run()
     upload(app, "fixture.tsv", FILE)
     app = send_to_correct(app).run()
-    edit_token_table(app, {0: "B-Disease", 1: "I-Disease", 2: "I-Disease"})
-    app.run()
-    wanted = ("B-Disease", "I-Disease", "I-Disease", "O", "B-Disease", "O")
+    key = editor.item_key
     other = sqlite3.connect(tmp_path / "data" / "tagger.sqlite3", isolation_level=None, timeout=0)
     other.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
     try:
-        button(app, "Save correction").click().run()
+        editor.send("save", [WIDENED])
+        app.run()
     finally:
         other.execute("ROLLBACK")
         other.close()
@@ -183,11 +197,11 @@ def test_a_locked_database_says_busy_and_keeps_the_draft(
     errors = [shown(e.value) for e in app.error]
     assert any(
         "busy (another process holds its lock)" in e and "still in the editor" in e
-        and "press Save again" in e
         for e in errors
     ), errors
     assert store(tmp_path).count() == 0
-    assert list(app.data_editor[0].value["label"]) == list(wanted)  # the draft is kept
-    button(app, "Save correction").click().run()  # the lock is gone: Save again works
+    assert editor.item_key == key  # the same sentence: the browser keeps its draft
+    editor.send("save", [WIDENED])  # the lock is gone: saving again works
+    app.run()
     assert any("Saved correction #1" in s.value for s in app.success)
-    assert store(tmp_path).corrections()[0].labels == wanted
+    assert store(tmp_path).corrections()[0].labels == WIDENED

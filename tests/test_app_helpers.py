@@ -7,10 +7,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from app import editing, inputs, render
+from app import inputs, render
 from app.evaluation import compare
 from app.settings import AppSettings, SettingsError
-from tagger.bio import Sentence, entity_spans
+from tagger.bio import Sentence
 from tests.app_fakes import shown
 
 ATTACKS = ("<script>alert(1)</script>", "<img src=x onerror=alert(1)>", '" onmouseover="alert(1)')
@@ -51,38 +51,6 @@ def test_mentions_frame_counts_repeats_case_insensitively() -> None:
     ]
     frame = render.mentions_frame(spans)
     assert list(frame["repeats"]) == [2, 2, 1]
-
-
-@pytest.mark.parametrize(
-    ("edit", "expected"),
-    [
-        (lambda ls: editing.mark_span(ls, 1, 2), ("B-Disease", "B-Disease", "B-Disease", "O")),
-        (lambda ls: editing.reject_span(ls, 1, 2), ("B-Disease", "O", "B-Disease", "O")),
-        (
-            lambda ls: editing.mark_span(ls, 0, 4),
-            ("B-Disease", "I-Disease", "I-Disease", "I-Disease"),
-        ),
-        (lambda ls: editing.change_span(ls, (0, 3), (2, 4)), ("O", "O", "B-Disease", "I-Disease")),
-    ],
-)
-def test_span_edits_always_leave_valid_iob2(edit: object, expected: tuple[str, ...]) -> None:
-    labels = ("B-Disease", "I-Disease", "I-Disease", "O")
-    result = edit(labels)  # type: ignore[operator]
-    assert result == expected
-    entity_spans(result)  # raises on invalid IOB2
-
-
-def test_edits_refuse_ranges_outside_the_sentence() -> None:
-    with pytest.raises(ValueError, match=r"word range \[2, 5\) is not inside a sentence of 3"):
-        editing.mark_span(("O", "O", "O"), 2, 5)
-
-
-def test_invalid_positions_finds_each_i_without_b() -> None:
-    assert editing.invalid_positions(
-        ["I-Disease", "O", "B-Disease", "I-Disease", "O", "I-Disease"]
-    ) == [0, 5]
-    assert editing.has_span(["O", "B-Disease", "I-Disease"], 1, 3)
-    assert not editing.has_span(["O", "B-Disease", "I-Disease"], 1, 2)
 
 
 def test_compare_counts_exact_matches_only() -> None:
