@@ -18,6 +18,7 @@ import streamlit as st
 from app import render, services, state
 from app.settings import AppSettings, SettingsError
 from curation.database import DatabaseError, damaged_error
+from curation.jobs import JobNotFoundError
 
 FLASH_RENDERERS = {"success": st.success, "info": st.info, "warning": st.warning, "error": st.error}
 
@@ -33,6 +34,8 @@ class PageSpec:
 PAGES = (
     PageSpec("app/page_tag.py", "Tag text", ":material/highlight:", "tag"),
     PageSpec("app/page_inspect.py", "Inspect a BIO file", ":material/fact_check:", "inspect"),
+    PageSpec("app/page_collections.py", "Collections", ":material/library_books:", "collections"),
+    PageSpec("app/page_review.py", "Review", ":material/rate_review:", "review"),
     PageSpec("app/page_correct.py", "Correct", ":material/edit_note:", "correct"),
     PageSpec("app/page_corrections.py", "Corrections", ":material/table_view:", "corrections"),
     PageSpec("app/page_training.py", "Training", ":material/model_training:", "training"),
@@ -71,6 +74,9 @@ def sidebar(settings: AppSettings) -> None:
             st.caption(
                 f"Model **{render.md(status.tagger.version)}** · {render.md(status.tagger.device)}"
             )
+            preliminary = preliminary_note(settings, status)
+            if preliminary:
+                st.caption(f":material/hourglass_top: {render.md(preliminary)}")
             # An automatic fallback is allowed only where it is shown.
             note = getattr(status.tagger, "serving_note", None)
             if note:
@@ -79,6 +85,20 @@ def sidebar(settings: AppSettings) -> None:
             st.warning(render.md(status.warning), icon=":material/warning:")
         corrections_caption(settings)
         training_caption(settings)
+
+
+def preliminary_note(settings: AppSettings, status: services.ModelStatus) -> str | None:
+    """ "preliminary (epoch 1, devel F1 70.1) — training continues" for an early version."""
+    registered = status.registered
+    if registered is None or not registered.preliminary:
+        return None
+    job = None
+    if registered.job_id is not None:
+        try:
+            job = services.curation(settings).queue.get(registered.job_id)
+        except (DatabaseError, JobNotFoundError):  # the Training page explains these
+            job = None
+    return registered.preliminary_note(training_continues=job is not None and job.is_active)
 
 
 def corrections_caption(settings: AppSettings) -> None:
