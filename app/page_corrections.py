@@ -2,8 +2,9 @@
 
 By default the table lists the current correction of each sentence (the one that
 trains); "Show history" adds the older saves kept for audit. The export is a
-BC5CDR-format BIO file of the current corrections that ``tagger.bio.parse_bio``
-reads back to the same words and labels.
+BC5CDR-format BIO file, JSONL with character offsets (Prodigy, doccano) or a spaCy
+``DocBin`` of the current corrections, each read back to the same words and labels by
+``tests/test_exports.py``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import streamlit as st
 
 from app import render, services, shell, state
 from app.settings import AppSettings
+from curation import exports
 from curation.corrections import (
     Correction,
     CorrectionFilter,
@@ -101,20 +103,35 @@ def _delete_tools(store: CorrectionsStore, shown: Sequence[Correction]) -> None:
 
 def _export(store: CorrectionsStore) -> None:
     st.subheader("Export")
-    exported = store.export_bio()
-    st.download_button(
-        "Export current corrections (BIO, BC5CDR format)",
-        exported or "\n",
+    current = store.current()
+    if not current:
+        st.caption("Nothing to export yet.")
+        return
+    st.caption(
+        f"The current correction of {render.plural(len(current), 'sentence')} "
+        "(the ones that train)."
+    )
+    columns = st.columns(3)
+    columns[0].download_button(
+        "BIO (BC5CDR format)",
+        exports.corrections_to_bio(current),
         file_name=EXPORT_FILE_NAME,
         mime="text/tab-separated-values",
         icon=":material/download:",
-        disabled=not exported,
     )
-    st.caption(
-        f"{render.plural(exported.count(chr(10) + chr(10)), 'sentence')}, "
-        "one `word<TAB>label` per line."
-        if exported
-        else "Nothing to export yet."
+    columns[1].download_button(
+        "JSONL with character offsets (Prodigy, doccano)",
+        exports.corrections_to_jsonl(current),
+        file_name="corrections.jsonl",
+        mime="application/jsonl",
+        icon=":material/download:",
+    )
+    columns[2].download_button(
+        "spaCy DocBin (.spacy)",
+        exports.corrections_to_docbin(current),
+        file_name="corrections.spacy",
+        mime="application/octet-stream",
+        icon=":material/download:",
     )
 
 

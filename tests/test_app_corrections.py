@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+import spacy
+from spacy.tokens import DocBin
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
@@ -111,20 +114,30 @@ def test_export_reads_back_identically(
     monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", capture)
     app = make_app(tmp_path, monkeypatch).run()
     app.switch_page("app/page_corrections.py").run()
-    (button,) = app.get("download_button")
-    assert button.label.startswith("Export current corrections") and not button.disabled
-    assert any("2 sentences" in caption.value for caption in app.caption)
-    read_back = parse_bio(served["corrections.tsv"])
-    assert [(s.words, s.labels) for s in read_back] == [
-        FEVER,
-        (ASTHMA[0], ("B-Disease", "I-Disease", "O")),
+    labels = [button.proto.label for button in app.get("download_button")]
+    assert labels == [
+        "BIO (BC5CDR format)",
+        "JSONL with character offsets (Prodigy, doccano)",
+        "spaCy DocBin (.spacy)",
     ]
+    assert any("2 sentences" in caption.value for caption in app.caption)
+    expected = [FEVER, (ASTHMA[0], ("B-Disease", "I-Disease", "O"))]
+    read_back = parse_bio(served["corrections.tsv"])
+    assert [(s.words, s.labels) for s in read_back] == expected
+    records = [json.loads(line) for line in served["corrections.jsonl"].decode().splitlines()]
+    assert [[token["text"] for token in r["tokens"]] for r in records] == [
+        list(words) for words, _ in expected
+    ]
+    docs = list(DocBin().from_bytes(served["corrections.spacy"]).get_docs(spacy.blank("en").vocab))
+    assert [[t.text for t in doc] for doc in docs] == [list(words) for words, _ in expected]
+    assert [[e.text for e in doc.ents] for doc in docs] == [["Fever", "rash"], ["Severe asthma"]]
 
 
-def test_an_empty_store_says_so_and_disables_export(
+def test_an_empty_store_says_so_and_offers_no_export(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app = make_app(tmp_path / "fresh", monkeypatch).run()
     app.switch_page("app/page_corrections.py").run()
     assert any("No corrections saved yet" in info.value for info in app.info)
-    assert app.get("download_button")[0].disabled
+    assert not app.get("download_button")
+    assert any("Nothing to export yet" in caption.value for caption in app.caption)
