@@ -7,7 +7,7 @@ the model), a real training worker (``python -m worker``) that retrains the tiny
 none is active, so versions are registered, promoted and hot-swapped throughout, and
 ``--sessions`` Chromium pages (Playwright, Debian's Chromium) that each, until
 ``--seconds`` have passed (and at most ``--max-iterations`` times): tag a unique
-sentence, open it in Correct, save it and go back to Tag.
+sentence, open it in Correct, save it (`S` in the span editor) and go back to Tag.
 
 Afterwards the database is counted against what every session saw: each save's
 "Saved correction #N" must be one row of that session's annotator, and every row of
@@ -55,6 +55,12 @@ WAIT_MS = 60_000  # the bound on each wait of a session (a loaded 2-core machine
 MAX_ITERATIONS = 500  # per session, whatever --seconds says
 MAX_JOBS = 200  # retrain jobs the driver queues at most
 SAVED = re.compile(r"Saved correction #(\d+)")
+# The span editor's root, inside its component's open shadow root.
+EDITOR_FOCUSED_JS = (
+    "() => { const e = document.querySelector('[data-testid^=stBidiComponent]')"
+    "?.shadowRoot?.querySelector('.span-editor'); "
+    "return !!e && e.getRootNode().activeElement === e; }"
+)
 ERROR_BOXES = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 
 
@@ -225,10 +231,12 @@ async def run_session(
             log.tag_latency_s.append(time.monotonic() - started)
 
             await page.get_by_role("button", name="Correct this sentence").click()
-            save = page.get_by_role("button", name="Save correction")
-            await page.get_by_text(marker).first.wait_for(state="visible")
+            # The Correct page is the span editor: it takes focus when the sentence is
+            # mounted, and `S` saves (and opens the next sentence, here none).
+            await page.locator(".span-editor", has_text=marker).first.wait_for(state="visible")
+            await page.wait_for_function(EDITOR_FOCUSED_JS)
             started = time.monotonic()
-            await save.click()
+            await page.keyboard.press("s")
             deadline = time.monotonic() + WAIT_MS / 1000
             saved = await _new_saved_id(page, set(log.saved_ids), deadline)
             if saved is None:
