@@ -406,6 +406,90 @@ def load_section(results: Results) -> str:
     return title + "\n".join(lines) + "\n\n"
 
 
+def actions_section(results: Results) -> str:
+    actions = results.get("actions")
+    title = "## Actions per correction: the span editor against the old Correct page\n\n"
+    if not actions:
+        return title + MISSING.format(step="actions")
+    mouse, keys = actions["editor_mouse"], actions["editor_keyboard"]
+    legacy = actions["legacy_correct_page"]
+    verified = actions.get("verified_in_browser") or {}
+
+    def replayed(kind: str) -> str:
+        done = verified.get(kind)
+        return f"{done['matched']} of {done['replayed']}" if done else "not replayed"
+
+    lines = [
+        f"`{actions['command']}`: every one of the {actions['sentences_measured']:,} devel "
+        f"sentences (of {actions['devel_sentences']:,}) where model `{actions['model']}` "
+        "errs; the fewest actions (keys or clicks) that turn its labels into the gold ones, "
+        "counting those that bring the curator to the sentence and on to the next one "
+        "(`S`, save-and-next, in the editor; pick, Load and Save on the old page). Each plan "
+        "is executed with the UI's own edit operations and must end at the gold labels; "
+        "editor plans replayed in the real editor in Chromium: keyboard "
+        f"{replayed('keyboard')}, mouse {replayed('mouse')} matched label for label and "
+        "action for action. The model is the queue benchmark's base model (half of train, "
+        "3 epochs), the one that was available in this session, not the shipped default.\n",
+        "| UI | mean | median | ÷ old Correct page (mean) |",
+        "|---|---|---|---|",
+        f"| **span editor, mouse and keys** | {fmt(mouse['mean'])} | {fmt(mouse['median'], 0)} "
+        f"| **{fmt(mouse['mean'] / legacy['mean'])}** |",
+        f"| span editor, keyboard only | {fmt(keys['mean'])} | {fmt(keys['median'], 0)} | "
+        f"{fmt(keys['mean'] / legacy['mean'])} |",
+        f"| old Correct page (buttons, range slider, token table) | {fmt(legacy['mean'])} | "
+        f"{fmt(legacy['median'], 0)} | 1.00 |",
+        "",
+        "Goal: at most half of the old page's actions (÷ ≤ 0.50). Keyboard-only plans walk a "
+        "word cursor, so their cost grows with the distance to the error; with the mouse "
+        "every span edit is one action.",
+    ]
+    return title + "\n".join(lines) + "\n\n"
+
+
+def queue_section(results: Results) -> str:
+    queue = results.get("queue")
+    title = "## Is the review queue worth it? (strict F1 on test)\n\n"
+    if not queue:
+        return title + MISSING.format(step="queue")
+    arms = queue["arms"]
+    base = queue["base"]["test"]
+    none = arms.get("none", {}).get("test")
+    lines = [
+        f"`{queue['command']}`: a base model trained on the first half of train "
+        f"({queue['train_sentences']:,} sentences; `{queue['base_command']}`), the other "
+        f"half ({queue['pool_sentences']:,} sentences) imported as a collection, one "
+        "sentence per item, and tagged by the worker's collection tagger. A simulated "
+        "curator corrects items to their gold labels, chosen by the review queue "
+        "(expected word errors, diversity rule) or at random (seed 13), or none; each arm "
+        "then retrains through the worker (`python -m worker --once`, the one-click retrain "
+        "from the model in service, one epoch) in its own database and registry.\n",
+        "| arm | corrected sentences | their gold mentions | P | R | test F1 | "
+        "F1 − none | per 100 corrected | devel F1 | retrain s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        f"| base model (before any retrain) | | | {fmt(base['precision'])} | "
+        f"{fmt(base['recall'])} | {fmt(base['f1'])} | | | {fmt(queue['base']['dev']['f1'])} | |",
+    ]
+    for name in ("none", "random", "queue"):
+        arm = arms.get(name)
+        if arm is None:
+            continue
+        test = arm["test"]
+        gain = test["f1"] - none["f1"] if none else None
+        per_100 = gain * 100 / arm["corrected"] if gain is not None and arm["corrected"] else None
+        lines.append(
+            f"| {name} | {arm['corrected']} | {arm['corrected_gold_mentions']} | "
+            f"{fmt(test['precision'])} | {fmt(test['recall'])} | {fmt(test['f1'])} | "
+            f"{fmt(gain) if name != 'none' else ''} | {fmt(per_100) if per_100 else ''} | "
+            f"{fmt(arm['dev']['f1'])} | {fmt(arm['retrain_seconds'], 0)} |"
+        )
+    lines += [
+        "",
+        "Goal: queue order gains clearly more than random per corrected sentence. One run, "
+        "one seed: the difference between arms is within what a second seed could move.",
+    ]
+    return title + "\n".join(lines) + "\n\n"
+
+
 def render_markdown(results: Results, machine: str) -> str:
     return "".join(
         [
@@ -418,5 +502,7 @@ def render_markdown(results: Results, machine: str) -> str:
             training_time_section(results),
             retrain_section(results),
             load_section(results),
+            actions_section(results),
+            queue_section(results),
         ]
     )

@@ -518,6 +518,43 @@ def step_load(args: argparse.Namespace) -> None:
         )
 
 
+QUEUE_WORK = MODELS / "bench-queue"
+
+
+def record_raw(step: str, raw_path: Path, command: Sequence[str]) -> None:
+    """``results/<step>.json`` from a benchmark's own output, without its per-item detail
+    (which stays in the git-ignored ``<step>_raw.json``)."""
+    raw = json.loads(raw_path.read_text(encoding="utf-8"))
+    summary = raw.get("summary", raw)
+    save(step, {"command": display_command(command), **summary})
+
+
+def step_actions(args: argparse.Namespace) -> None:
+    """Actions per correction, span editor vs the old Correct page, on the queue
+    benchmark's base model (its errors on devel), plans replayed in Chromium."""
+    model = QUEUE_WORK / "base"
+    if not (model / "model.json").is_file():
+        step_queue(args)
+    raw = RESULTS / "actions_raw.json"
+    command = [
+        sys.executable, "-m", "benchmarks.actions_per_correction", "--model", str(model),
+        "--data-dir", str(args.data_dir), "--verify-in-browser", "60", "--out", str(raw),
+    ]  # fmt: skip
+    run_logged(command)
+    record_raw("actions", raw, command)
+
+
+def step_queue(args: argparse.Namespace) -> None:
+    """Queue order vs random vs no corrections, each retrained through the worker."""
+    raw = RESULTS / "queue_raw.json"
+    command = [
+        sys.executable, "-m", "benchmarks.review_queue", "--data-dir", str(args.data_dir),
+        "--work", str(QUEUE_WORK), "--out", str(raw),
+    ]  # fmt: skip
+    run_logged(command)
+    record_raw("queue", raw, command)
+
+
 STEPS: dict[str, Callable[[argparse.Namespace], None]] = {
     "peer": step_peer,
     "spacy": step_spacy,
@@ -530,6 +567,8 @@ STEPS: dict[str, Callable[[argparse.Namespace], None]] = {
     "memory": step_memory,
     "retrain": step_retrain,
     "load": step_load,
+    "queue": step_queue,
+    "actions": step_actions,
 }
 
 

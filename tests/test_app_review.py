@@ -8,6 +8,7 @@ what the pages store and serve is tested in-process.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -177,3 +178,30 @@ def test_review_needs_a_name(
     app.switch_page("app/page_review.py").run()
     assert any("Enter your name as Annotator" in i.value for i in app.info)
     assert editor.mounted == []
+
+
+def test_the_sidebar_says_a_preliminary_version_is_preliminary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    from app import services, shell
+    from app.settings import AppSettings
+    from curation.registry import ModelVersion
+
+    make_app(tmp_path, monkeypatch)  # the environment of an isolated app
+    settings = AppSettings.from_env()
+    job = services.curation(settings).queue.enqueue(options={}, requested_by="test").job
+    point = {"epoch": 1, "epoch_end": True, "dev_f1": 70.12}
+    version = ModelVersion(
+        "v-early", None, datetime.now(UTC), tmp_path, job.id, "promoted", "", {},
+        {"preliminary": True, "preliminary_point": point}, encoder_source="MiniLM",
+    )  # fmt: skip
+    status = services.ModelStatus(tagger=None, registered=version)
+    assert shell.preliminary_note(settings, status) == (
+        "preliminary (epoch 1, devel F1 70.1) — training continues"
+    )
+    services.curation(settings).queue.request_cancel(job.id)  # queued: cancelled at once
+    assert "training stopped early" in (shell.preliminary_note(settings, status) or "")
+    final = services.ModelStatus(tagger=None, registered=replace(version, summary={}))
+    assert shell.preliminary_note(settings, final) is None
