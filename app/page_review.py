@@ -110,7 +110,7 @@ def _progress(progress: ReviewProgress) -> None:
 
 def _item_header(item: ReviewItem) -> None:
     if item.title:
-        st.subheader(item.title, anchor=False)
+        st.subheader(render.md(item.title), anchor=False)  # a title is text, not Markdown
     st.caption(
         f"{render.md(item.collection)} · {render.md(item.external_id)} · "
         f"tagged by model **{render.md(item.model_version)}** · "
