@@ -51,7 +51,9 @@ def test_each_ui_counts_its_own_actions_for_one_sentence() -> None:
     mouse = editor_mouse_plan(predicted, gold)
     assert mouse.steps == ("drag start 2->0", "S") and mouse.labels == gold
     keys = editor_keyboard_plan(predicted, gold)
-    assert keys.steps == ("ArrowRight", "ArrowRight", "[", "[", "s") and keys.labels == gold
+    # D on the selection "Chronic renal failure" replaces "failure": fewer keys than [ [
+    assert keys.steps == ("Shift+ArrowRight", "Shift+ArrowRight", "d", "s")
+    assert keys.labels == gold
     old = legacy.plan(predicted, gold)
     assert old.steps == (
         *legacy.NAVIGATION,
@@ -61,6 +63,21 @@ def test_each_ui_counts_its_own_actions_for_one_sentence() -> None:
         legacy.SAVE,
     )
     assert old.actions == 7 and old.labels == gold
+
+
+def test_the_editor_plans_use_what_the_editor_does() -> None:
+    # a span near the end: End, not eleven arrows; the cursor starts on the first word
+    far = editor_keyboard_plan((O,) * 12, (O,) * 10 + (B, I))
+    assert far.steps == ("End", "Shift+ArrowLeft", "d", "s")
+    # two false spans with nothing between them go with one selection and one Backspace
+    two = editor_keyboard_plan((B, O, B, O), (O, O, O, O))
+    assert two.steps == ("Shift+ArrowRight", "Shift+ArrowRight", "Backspace", "s")
+    # a one-word drag is a click: one word is marked with a click and a Shift-click
+    one = editor_mouse_plan((O, O, O), (O, B, O))
+    assert one.steps == ("click word 1", "shift-click word 1", "S")
+    # a drag that marks replaces the span under it: no click to remove it first
+    over = editor_mouse_plan((O, B, O, B, O), (B, I, I, I, O))
+    assert over.steps == ("drag 0-4", "S")
 
 
 label_rows = st.lists(st.sampled_from((O, B, I)), min_size=1, max_size=25).map(

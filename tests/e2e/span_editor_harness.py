@@ -6,6 +6,10 @@
 by one, appends each event to ``<folder>/<id>.jsonl`` and moves to the next item. The
 sidebar has a text box (a rerun for another reason) and a checkbox that unmounts the
 editor (a remount).
+
+``?set=replay`` shows, one sentence each, the items in the JSON file that
+``SPAN_EDITOR_REPLAY`` names: a list of ``{key, words, labels, scores}``
+(``benchmarks/editor_replay.py`` replays the actions benchmark's plans on them).
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.span_editor import EditorEvent, span_editor
-from tests.e2e.span_editor_items import ITEM_SETS
+from app.span_editor import EditorEvent, EditorSentence, span_editor
+from tests.e2e.span_editor_items import ITEM_SETS, Item
+
+SINGLE_SENTENCE_SETS = ("single", "replay")
 
 
 def record(run: str, event: EditorEvent) -> None:
@@ -28,10 +34,21 @@ def record(run: str, event: EditorEvent) -> None:
         out.write(json.dumps(dataclasses.asdict(event)) + "\n")
 
 
+def replay_items() -> list[Item]:
+    path = Path(os.environ["SPAN_EDITOR_REPLAY"])
+    return [
+        (
+            str(item["key"]),
+            [EditorSentence(tuple(item["words"]), tuple(item["labels"]), tuple(item["scores"]))],
+        )
+        for item in json.loads(path.read_text(encoding="utf-8"))
+    ]
+
+
 def main() -> None:
     set_name = st.query_params.get("set", "basic")
     run = st.query_params.get("run", "default")
-    items = ITEM_SETS[set_name]
+    items = replay_items() if set_name == "replay" else ITEM_SETS[set_name]
     st.session_state.setdefault("position", 0)
     st.session_state["reruns"] = st.session_state.get("reruns", 0) + 1
     st.sidebar.text_input("Other widget", key="other")
@@ -45,7 +62,9 @@ def main() -> None:
     st.write(f"Item {position + 1} of {len(items)}: {item_key}")
     if hidden:
         return
-    event = span_editor(item_key, sentences, key="editor", single_sentence=set_name == "single")
+    event = span_editor(
+        item_key, sentences, key="editor", single_sentence=set_name in SINGLE_SENTENCE_SETS
+    )
     if event is not None:
         record(run, event)
         if event.item_key == item_key:
