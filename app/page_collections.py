@@ -15,11 +15,11 @@ from collections.abc import Sequence
 
 import pandas as pd
 import streamlit as st
-from curation.collections import CollectionSummary, ImportReport
 
 from app import render, services, shell, state
 from app.settings import AppSettings
 from curation import exports
+from curation.collections import CollectionSummary, ImportReport
 from curation.database import DatabaseError
 from curation.service import Curation
 

@@ -15,13 +15,13 @@ so Retrain uses them.
 from __future__ import annotations
 
 import streamlit as st
-from curation.collections import UNCERTAINTY_NAME
-from curation.review import ReviewConflictError, ReviewFilter, ReviewItem, ReviewProgress
 
 from app import render, services, shell, state
 from app.settings import AppSettings
 from app.span_editor import EditorEvent, EditorSentence, span_editor
+from curation.collections import UNCERTAINTY_NAME
 from curation.database import DatabaseBusyError, DatabaseError
+from curation.review import ReviewConflictError, ReviewFilter, ReviewItem, ReviewProgress
 from curation.service import Curation
 from tagger.errors import TaggerError
 
