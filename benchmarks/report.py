@@ -18,7 +18,10 @@ shared and noisy, so compare the ratios measured in the same run, not absolute t
 The one-house restructuring (the curation layer in `curation/`, the worker in `worker/`,
 one error type, model references, one scorer) changed no training step, window, decoding
 or serving computation, so the rows measured before it still hold; where a recorded
-command names a module that has moved since, its section says so.
+command names a module that has moved since, its section says so. The review-queue work
+(collections, the queue, the span editor) and the preliminary first-model versions changed
+no training step, window, decoding or serving computation either; the load test was
+re-run after the Correct page became the span editor.
 """
 
 MISSING = "_not measured yet: run `python -m benchmarks.run_all --steps {step}`_\n\n"
@@ -379,8 +382,9 @@ def load_section(results: Results) -> str:
     lines = [
         f"`{load['command']}`: {load['sessions']} Chromium pages (Playwright) on the app's "
         "Streamlit server on 127.0.0.1 (the fake tagger, so this measures the app and the "
-        f"store, not the model), each tagging a unique sentence, opening it in Correct and "
-        f"saving it, in a loop for {load['elapsed_s']:.0f} s, while a real worker process "
+        "store, not the model), each tagging a unique sentence, opening it in Correct (the "
+        f"span editor) and saving it with `S`, in a loop for {load['elapsed_s']:.0f} s, "
+        "while a real worker process "
         "retrained the tiny model on one job after another (every new version promoted, "
         "verified and hot-swapped by the app). Afterwards every session's saves are "
         "counted against the database's rows of its annotator.\n",
