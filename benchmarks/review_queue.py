@@ -209,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     base_tagger = Tagger.load(base)
     result: dict[str, Any] = {
         "command": "python -m benchmarks.review_queue " + " ".join(argv or sys.argv[1:]),
-        "base_command": " ".join(train_command[1:]),
+        "base_command": "python " + " ".join(train_command[1:]),
         "pool_sentences": len(pool),
         "train_sentences": len(read_bio(data / "train.tsv")),
         "base": {
