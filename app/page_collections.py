@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import pandas as pd
 import streamlit as st
 
-from app import render, services, shell, state
+from app import downloads, render, services, shell, state
 from app.settings import AppSettings
 from curation import exports
 from curation.collections import CollectionSummary, ImportReport
@@ -120,28 +120,7 @@ def _export(curation: Curation, names: Sequence[str]) -> None:
         st.caption("No item of this collection has been reviewed yet.")
         return
     st.caption(f"{render.plural(len(items), 'reviewed item')}.")
-    columns = st.columns(3)
-    columns[0].download_button(
-        "BIO (BC5CDR format)",
-        exports.items_to_bio(items),
-        file_name=f"{name}.tsv",
-        mime="text/tab-separated-values",
-        icon=":material/download:",
-    )
-    columns[1].download_button(
-        "JSONL with character offsets (Prodigy, doccano)",
-        exports.items_to_jsonl(items),
-        file_name=f"{name}.jsonl",
-        mime="application/jsonl",
-        icon=":material/download:",
-    )
-    columns[2].download_button(
-        "spaCy DocBin (.spacy)",
-        exports.items_to_docbin(items),
-        file_name=f"{name}.spacy",
-        mime="application/octet-stream",
-        icon=":material/download:",
-    )
+    downloads.export_buttons(name, [exports.item_document(item) for item in items])
 
 
 def render_page() -> None:

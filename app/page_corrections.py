@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import pandas as pd
 import streamlit as st
 
-from app import render, services, shell, state
+from app import downloads, render, services, shell, state
 from app.settings import AppSettings
 from curation import exports
 from curation.corrections import (
@@ -31,7 +31,7 @@ ANNOTATOR_FILTER_KEY = "corrections_annotator"
 VERSION_FILTER_KEY = "corrections_version"
 HISTORY_KEY = "corrections_history"
 DELETE_CHOICE_KEY = "corrections_delete_choice"
-EXPORT_FILE_NAME = "corrections.tsv"
+EXPORT_STEM = "corrections"  # corrections.tsv, .jsonl, .spacy
 
 
 def corrections_frame(corrections: Sequence[Correction]) -> pd.DataFrame:
@@ -111,28 +111,8 @@ def _export(store: CorrectionsStore) -> None:
         f"The current correction of {render.plural(len(current), 'sentence')} "
         "(the ones that train)."
     )
-    columns = st.columns(3)
-    columns[0].download_button(
-        "BIO (BC5CDR format)",
-        exports.corrections_to_bio(current),
-        file_name=EXPORT_FILE_NAME,
-        mime="text/tab-separated-values",
-        icon=":material/download:",
-    )
-    columns[1].download_button(
-        "JSONL with character offsets (Prodigy, doccano)",
-        exports.corrections_to_jsonl(current),
-        file_name="corrections.jsonl",
-        mime="application/jsonl",
-        icon=":material/download:",
-    )
-    columns[2].download_button(
-        "spaCy DocBin (.spacy)",
-        exports.corrections_to_docbin(current),
-        file_name="corrections.spacy",
-        mime="application/octet-stream",
-        icon=":material/download:",
-    )
+    documents = [exports.correction_document(correction) for correction in current]
+    downloads.export_buttons(EXPORT_STEM, documents)
 
 
 def render_page() -> None:
