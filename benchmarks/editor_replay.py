@@ -22,18 +22,17 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from tests.e2e.chromium import CHROMIUM, CHROMIUM_ARGS, missing_chromium
+from tests.e2e.streamlit_server import free_port, wait_until_healthy
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HARNESS = REPO_ROOT / "tests" / "e2e" / "span_editor_harness.py"
@@ -96,12 +95,6 @@ def scores_for(plan: dict[str, Any]) -> list[float]:
     return [OTHER_SCORE if label == "O" else PREDICTED_SCORE for label in plan["predicted"]]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextmanager
 def harness_server(items_file: Path, events_dir: Path) -> Iterator[str]:
     """The span editor harness on a free 127.0.0.1 port, serving the ``replay`` set."""
@@ -123,20 +116,7 @@ def harness_server(items_file: Path, events_dir: Path) -> Iterator[str]:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            if server.poll() is not None:
-                raise RuntimeError(
-                    f"the harness exited with {server.returncode}:\n{log.read_text()}"
-                )
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the harness did not start:\n{log.read_text()}") from None
-                time.sleep(0.5)
+        wait_until_healthy(url, server, log, STARTUP_TIMEOUT_S)
         yield url
     finally:
         server.terminate()

@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,11 +24,11 @@ import pytest
 from app.samples import load_samples
 from tests.app_fakes import write_fake_model_folder
 from tests.e2e.chromium import CHROMIUM, CHROMIUM_ARGS, missing_chromium
+from tests.e2e.streamlit_server import free_port, wait_until_healthy
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 SAMPLE = "Cardiotoxicity"
-STARTUP_TIMEOUT_S = 240  # an upper bound: a loaded 2-core CI machine starts Streamlit slowly
 
 pytestmark = pytest.mark.slow
 EXPECT_TIMEOUT_MS = 60_000  # an upper bound for each wait; a quiet machine answers in under 1 s
@@ -43,28 +40,6 @@ def patient_expectations() -> None:
     from playwright.sync_api import expect
 
     expect.set_options(timeout=EXPECT_TIMEOUT_MS)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_until_healthy(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"the Streamlit server exited with {server.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    pytest.fail(
-        f"the Streamlit server did not answer within {STARTUP_TIMEOUT_S} s:\n{log.read_text()}"
-    )
 
 
 @contextlib.contextmanager
