@@ -62,7 +62,7 @@ from tagger.errors import TaggerError, run_cli
 from tagger.model import IGNORE_INDEX, MaskedTokenCrossEntropy
 from tagger.tokenization import WordPieceEncoder, read_vocab
 from training.data import file_sha256
-from training.schedule import WarmupLinearDecay
+from training.schedule import bert_adamw
 from training.train import COUNT, POSITIVE, check_writable_destination
 
 PROG = "python -m training.adapt"
@@ -465,16 +465,7 @@ def _head_variables(model: keras.Model) -> list[Any]:
 
 def compile_masked_lm(model: keras.Model, settings: AdaptSettings, total_steps: int) -> None:
     """AdamW with warm-up and linear decay, no decay on biases and LayerNorm, as in BERT."""
-    schedule = WarmupLinearDecay(
-        settings.learning_rate, int(settings.warmup_ratio * total_steps), total_steps
-    )
-    optimizer = keras.optimizers.AdamW(
-        learning_rate=schedule,
-        weight_decay=settings.weight_decay,
-        global_clipnorm=settings.clip_norm,
-        epsilon=settings.adam_epsilon,
-    )
-    optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    optimizer = bert_adamw(settings, total_steps)
     model.compile(
         optimizer=optimizer,
         loss=MaskedTokenCrossEntropy(),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import keras
 from keras import ops
 
@@ -32,3 +34,28 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
             "warmup_steps": self.warmup_steps,
             "total_steps": self.total_steps,
         }
+
+
+class OptimizerSettings(Protocol):
+    """What BERT's optimizer needs of a recipe (fine-tuning's or adaptation's)."""
+
+    learning_rate: float
+    warmup_ratio: float
+    weight_decay: float
+    clip_norm: float
+    adam_epsilon: float
+
+
+def bert_adamw(settings: OptimizerSettings, total_steps: int) -> keras.optimizers.AdamW:
+    """AdamW with linear warm-up and decay, clipped, no decay on biases and LayerNorm."""
+    schedule = WarmupLinearDecay(
+        settings.learning_rate, int(settings.warmup_ratio * total_steps), total_steps
+    )
+    optimizer = keras.optimizers.AdamW(
+        learning_rate=schedule,
+        weight_decay=settings.weight_decay,
+        global_clipnorm=settings.clip_norm,
+        epsilon=settings.adam_epsilon,
+    )
+    optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    return optimizer

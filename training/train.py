@@ -40,7 +40,7 @@ from tagger.tokenization import WordPieceEncoder
 from training.datasets import WindowBatches, training_windows
 from training.evaluate import evaluate_predictions
 from training.recipes import RECIPES, TrainSettings, describe_recipes, recipe, settings_as_json
-from training.schedule import WarmupLinearDecay
+from training.schedule import bert_adamw
 
 LABELS = ("O", "B-Disease", "I-Disease")
 EpochHook = Callable[[dict[str, Any]], None]
@@ -131,17 +131,7 @@ class DevEvaluation(keras.callbacks.Callback):
 
 
 def compile_for_training(model: keras.Model, settings: TrainSettings, total_steps: int) -> None:
-    schedule = WarmupLinearDecay(
-        settings.learning_rate, int(settings.warmup_ratio * total_steps), total_steps
-    )
-    optimizer = keras.optimizers.AdamW(
-        learning_rate=schedule,
-        weight_decay=settings.weight_decay,
-        global_clipnorm=settings.clip_norm,
-        epsilon=settings.adam_epsilon,
-    )
-    # As in BERT: no decay on biases and LayerNorm parameters.
-    optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    optimizer = bert_adamw(settings, total_steps)
     model.compile(
         optimizer=optimizer, loss=MaskedTokenCrossEntropy(), jit_compile=settings.jit_compile
     )
