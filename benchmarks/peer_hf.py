@@ -24,11 +24,27 @@ A quick smoke run:
 
 `--mode infer-only` loads the model (untrained head: speed does not depend on the weights)
 and measures only memory after loading and inference speed, with no training.
+
+`--mode serve-sweep` compares the peer at its best: the same model served four ways
+(`torch-fp32`; `torch-int8`, torch's dynamic int8 Linear layers; `ort-fp32-fused`, an ONNX
+export run on ONNX Runtime after its BERT fusions; `ort-int8-fused`, that fused graph with
+ONNX Runtime's dynamic int8 quantisation, the Optimum path), each timed at several batch
+sizes on the length-sorted test split, tokenisation through per-word labels included. With
+`--weights DIR` (a folder written by `--mode train --save-model DIR`) the head is the
+trained one and each configuration's test F1 is reported; without it the head is untrained
+and only speed is measured:
+
+    .venv-bench/bin/python benchmarks/peer_hf.py --mode serve-sweep --data-dir "$BC5CDR_DIR" \\
+        --threads 2 --out benchmarks/results/peer_serving_raw.json
+
+A smoke run of it: add `--max-test-sentences 300`.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import inspect
 import json
 import math
 import os
@@ -36,12 +52,14 @@ import platform
 import resource
 import statistics
 import sys
+import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 # Both must happen before the imports below: huggingface_hub reads the offline switches
 # once at import, and `tagger` lives at the repo root, which is not on sys.path when this
@@ -63,10 +81,12 @@ from transformers import (  # noqa: E402
     AutoTokenizer,
     BatchEncoding,
     DataCollatorForTokenClassification,
+    PretrainedConfig,
     PreTrainedModel,
     PreTrainedTokenizerBase,
     get_linear_schedule_with_warmup,
 )
+from transformers.modeling_outputs import TokenClassifierOutput  # noqa: E402
 
 from tagger.bio import ENTITY_TYPE, Sentence, read_bio, repair_bio  # noqa: E402
 
@@ -82,7 +102,26 @@ LATENCY_TEXT_WORDS = 250
 LATENCY_RUNS = 20
 OUTSIDE = "O"
 
+# --mode serve-sweep: the ways the peer can serve the same model, and the batch sizes tried.
+SERVE_CONFIGS = ("torch-fp32", "torch-int8", "ort-fp32-fused", "ort-int8-fused")
+SWEEP_BATCH_SIZES = (1, 8, 16, 32, 64)
+ONNX_OPSET = 17
+# An export that disagrees with torch by more than this is broken, not rounded differently.
+MAX_EXPORT_LOGIT_DIFF = 1e-2
+UNTRAINED_NOTE = "untrained head: speed only"
+CPU_INT8_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int8")
+
 Words = Sequence[str]
+
+
+class TokenClassifier(Protocol):
+    """What tagging needs of a model: a torch token classifier or an ONNX Runtime session."""
+
+    config: PretrainedConfig
+
+    def eval(self) -> Any: ...
+
+    def __call__(self, **inputs: torch.Tensor) -> Any: ...
 
 
 # ---------------------------------------------------------------------------
@@ -123,7 +162,53 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=(32, 64, 128),
         help="comma-separated batch sizes tried on length-sorted input; the fastest is reported",
     )
+    parser.add_argument(
+        "--encoder-dir",
+        type=Path,
+        default=None,
+        help="HF model folder to start from (default: the installed encoder package's MiniLM)",
+    )
+    parser.add_argument(
+        "--save-model",
+        type=Path,
+        default=None,
+        help="train mode: save the best-devel model and tokenizer here (for --weights)",
+    )
+    sweep = parser.add_argument_group("--mode serve-sweep")
+    sweep.add_argument(
+        "--configs",
+        nargs="+",
+        choices=SERVE_CONFIGS,
+        default=list(SERVE_CONFIGS),
+        help="serving configurations to time (default: all)",
+    )
+    sweep.add_argument(
+        "--batch-sizes",
+        nargs="+",
+        type=_positive_int,
+        default=list(SWEEP_BATCH_SIZES),
+        help="batch sizes tried on length-sorted input for each configuration",
+    )
+    sweep.add_argument(
+        "--max-test-sentences", type=int, default=None, help="smoke runs: the first N of test"
+    )
+    sweep.add_argument(
+        "--weights",
+        type=Path,
+        default=None,
+        help="model folder from `--mode train --save-model DIR`; adds each config's test F1",
+    )
     return parser.parse_args(argv)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer, such as 16")
+    return value
 
 
 def _positive_ints(text: str) -> tuple[int, ...]:
@@ -179,6 +264,18 @@ def encoder_dir() -> Path:
     if not (folder / "config.json").is_file():
         raise SystemExit(f"{folder}: no config.json. Reinstall {ENCODER_PACKAGE}.")
     return folder
+
+
+def start_dir(args: argparse.Namespace) -> Path:
+    """The model folder to start from: --encoder-dir, else the installed MiniLM."""
+    if args.encoder_dir is None:
+        return encoder_dir()
+    if not (args.encoder_dir / "config.json").is_file():
+        raise SystemExit(
+            f"{args.encoder_dir}: no config.json. Pass --encoder-dir a Hugging Face model "
+            "folder (config.json, weights and a fast tokenizer), or leave it out for MiniLM."
+        )
+    return args.encoder_dir
 
 
 def load_model(
@@ -277,7 +374,7 @@ def count_truncated(tokenizer: PreTrainedTokenizerBase, sentences: Sequence[Sent
 
 
 def tag_batch(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, batch: Sequence[Words]
+    model: TokenClassifier, tokenizer: PreTrainedTokenizerBase, batch: Sequence[Words]
 ) -> list[list[str]]:
     """Per-word labels from each word's first sub-token argmax; truncated words get O."""
     encoding = tokenize_words(tokenizer, batch, pad=True)
@@ -307,7 +404,7 @@ def batches_in_order(
 
 
 def tag_all(
-    model: PreTrainedModel,
+    model: TokenClassifier,
     tokenizer: PreTrainedTokenizerBase,
     texts: Sequence[Words],
     batch_size: int,
@@ -499,7 +596,7 @@ def train_keep_best(
 
 
 def words_per_second(
-    model: PreTrainedModel,
+    model: TokenClassifier,
     tokenizer: PreTrainedTokenizerBase,
     texts: Sequence[Words],
     batch_size: int,
@@ -507,11 +604,35 @@ def words_per_second(
     sort_by_length: bool,
 ) -> float:
     """End-to-end speed (tokenise, forward, argmax, map to words) after one warm-up batch."""
+    return timed_tag_all(model, tokenizer, texts, batch_size, sort_by_length=sort_by_length)[0]
+
+
+def timed_tag_all(
+    model: TokenClassifier,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: Sequence[Words],
+    batch_size: int,
+    *,
+    sort_by_length: bool,
+) -> tuple[float, list[list[str]]]:
+    """`words_per_second`'s measurement, also returning the labels the timed pass produced.
+
+    Args:
+        model: the classifier, torch or ONNX Runtime.
+        tokenizer: the fast tokenizer that feeds it.
+        texts: the sentences, as words.
+        batch_size: sentences per forward call.
+        sort_by_length: batch similar lengths together (less padding).
+
+    Returns:
+        Words per second of the timed pass, and its per-word labels in input order.
+    """
     model.eval()
     tag_batch(model, tokenizer, texts[:batch_size])
     start = time.perf_counter()
-    tag_all(model, tokenizer, texts, batch_size, sort_by_length=sort_by_length)
-    return sum(len(words) for words in texts) / (time.perf_counter() - start)
+    tagged = tag_all(model, tokenizer, texts, batch_size, sort_by_length=sort_by_length)
+    seconds = time.perf_counter() - start
+    return sum(len(words) for words in texts) / seconds, tagged
 
 
 def latency_text(texts: Sequence[Words], min_words: int) -> list[Words]:
@@ -525,15 +646,36 @@ def latency_text(texts: Sequence[Words], min_words: int) -> list[Words]:
 
 
 def median_latency_ms(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, text: Sequence[Words]
+    model: TokenClassifier,
+    tokenizer: PreTrainedTokenizerBase,
+    text: Sequence[Words],
+    batch_size: int | None = None,
 ) -> float:
-    """Median wall time of tagging `text` as one batch, over LATENCY_RUNS after a warm-up."""
+    """Median wall time of tagging `text`, over LATENCY_RUNS after a warm-up.
+
+    Args:
+        model: the classifier, torch or ONNX Runtime.
+        tokenizer: the fast tokenizer that feeds it.
+        text: the sentences of one abstract, as words.
+        batch_size: None tags `text` as one batch; a size tags it in length-sorted batches
+            of that many sentences.
+
+    Returns:
+        The median, in milliseconds.
+    """
     model.eval()
-    tag_batch(model, tokenizer, text)
+
+    def tag() -> None:
+        if batch_size is None:
+            tag_batch(model, tokenizer, text)
+        else:
+            tag_all(model, tokenizer, text, batch_size, sort_by_length=True)
+
+    tag()
     timings: list[float] = []
     for _ in range(LATENCY_RUNS):
         start = time.perf_counter()
-        tag_batch(model, tokenizer, text)
+        tag()
         timings.append((time.perf_counter() - start) * 1000)
     return statistics.median(timings)
 
@@ -571,6 +713,429 @@ def measure_inference(
 
 
 # ---------------------------------------------------------------------------
+# Serving sweep: the peer at its best (--mode serve-sweep)
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class OrtTokenClassifier:
+    """An ONNX Runtime session behind the `model(**encoding).logits` call tagging makes.
+
+    The logits come back as a torch tensor (zero-copy from numpy), as Optimum's
+    ORTModelForTokenClassification returns them, so tokenisation, argmax and the mapping to
+    words are the very functions the torch configurations use.
+    """
+
+    session: Any  # onnxruntime.InferenceSession
+    config: PretrainedConfig
+    input_names: list[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.input_names = [graph_input.name for graph_input in self.session.get_inputs()]
+
+    def eval(self) -> OrtTokenClassifier:
+        return self
+
+    def __call__(self, **inputs: torch.Tensor) -> TokenClassifierOutput:
+        feed = {name: inputs[name].numpy() for name in self.input_names}
+        (logits,) = self.session.run(["logits"], feed)
+        return TokenClassifierOutput(logits=torch.from_numpy(logits))
+
+
+def _onnxruntime() -> Any:
+    try:
+        import onnxruntime
+    except ImportError:
+        raise SystemExit(
+            f"onnxruntime is not installed in {sys.executable}. Run `make bench-env` (it "
+            "installs benchmarks/requirements-peer.txt) and use .venv-bench/bin/python, or "
+            "pass --configs torch-fp32 torch-int8."
+        ) from None
+    return onnxruntime
+
+
+def ort_session(path: Path, threads: int) -> Any:
+    """A CPU session with `threads` intra-op threads and one inter-op thread."""
+    ort = _onnxruntime()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def export_onnx(
+    model: PreTrainedModel, sample: BatchEncoding, path: Path
+) -> tuple[list[str], dict[str, Any]]:
+    """Export `model` with dynamic batch and sequence axes; return its inputs and recipe.
+
+    The export traces the eager attention (the pattern ONNX Runtime's BERT fusions match;
+    SDPA exports as ops they do not fuse) and restores the model's own implementation after.
+    The model itself is traced, its inputs passed by position in the order of its forward
+    signature: the exporter names graph inputs by position.
+    """
+    parameters = list(inspect.signature(model.forward).parameters)
+    names = parameters[: len(sample)]
+    if sorted(names) != sorted(sample.keys()):
+        raise SystemExit(
+            f"{type(model).__name__}.forward starts with {names}, not the tokenizer's "
+            f"{sorted(sample.keys())}: pass --configs torch-fp32 torch-int8 for this model."
+        )
+    axes = {0: "batch", 1: "sequence"}
+    attention = model.config._attn_implementation
+    model.eval()
+    model.set_attn_implementation("eager")
+    try:
+        torch.onnx.export(
+            model,
+            tuple(sample[name] for name in names),
+            str(path),
+            input_names=names,
+            output_names=["logits"],
+            dynamic_axes={**dict.fromkeys(names, axes), "logits": axes},
+            opset_version=ONNX_OPSET,
+            dynamo=False,
+        )
+    finally:
+        model.set_attn_implementation(attention)
+    recipe = {
+        "call": "torch.onnx.export(..., dynamo=False)  # the TorchScript exporter",
+        "opset": ONNX_OPSET,
+        "inputs": names,
+        "dynamic_axes": "batch and sequence on every input and on logits",
+        "attn_implementation_traced": "eager",
+    }
+    return names, recipe
+
+
+def fuse_bert(raw: Path, fused: Path, config: PretrainedConfig) -> dict[str, Any]:
+    """ONNX Runtime's BERT fusions, sized from the model's own config; return what fused."""
+    _onnxruntime()
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    optimizer = optimize_model(
+        str(raw),
+        model_type="bert",
+        num_heads=config.num_attention_heads,
+        hidden_size=config.hidden_size,
+    )
+    optimizer.save_model_to_file(str(fused))
+    statistics_ = optimizer.get_fused_operator_statistics()
+    return {
+        "call": (
+            "onnxruntime.transformers.optimizer.optimize_model(path, model_type='bert', "
+            f"num_heads={config.num_attention_heads}, hidden_size={config.hidden_size})"
+        ),
+        "opt_level": "default (None)",
+        "fused_operators": {name: count for name, count in statistics_.items() if count},
+        "n_layers": config.num_hidden_layers,
+        "all_attention_fused": statistics_.get("Attention", 0) == config.num_hidden_layers,
+    }
+
+
+def quantize_int8(fused: Path, int8: Path) -> dict[str, Any]:
+    """Dynamic int8 of the fused graph, Optimum's avx2 dynamic settings; return the recipe."""
+    _onnxruntime()
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.registry import IntegerOpsRegistry
+
+    # ONNX shape inference cannot type the outputs of the fused (com.microsoft) operators;
+    # DefaultTensorType, the fix ONNX Runtime's error names, says they are float32.
+    quantize_dynamic(
+        fused,
+        int8,
+        per_channel=False,
+        reduce_range=False,
+        weight_type=QuantType.QInt8,
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
+    node_types = Counter(node.op_type for node in onnx.load(str(int8)).graph.node)
+    integer_ops = ("Integer", "Quant", "QAttention", "QEmbed", "QGather")
+    return {
+        "call": (
+            "onnxruntime.quantization.quantize_dynamic(fused, out, per_channel=False, "
+            "reduce_range=False, weight_type=QuantType.QInt8, "
+            "extra_options={'DefaultTensorType': onnx.TensorProto.FLOAT})"
+        ),
+        "weights": "QInt8, symmetric",
+        "activations": "QUInt8, asymmetric, scale computed per call (dynamic)",
+        "per_channel": False,
+        "reduce_range": False,
+        "as": "Optimum's AutoQuantizationConfig.avx2(is_static=False, per_channel=False)",
+        "op_types_to_quantize": sorted(IntegerOpsRegistry),
+        "quantized_node_types": {
+            name: count
+            for name, count in sorted(node_types.items())
+            if any(part in name for part in integer_ops)
+        },
+    }
+
+
+def max_logit_diff(
+    reference: PreTrainedModel, candidate: TokenClassifier, sample: BatchEncoding
+) -> float:
+    """Largest |logit difference| over the real (unpadded) tokens of `sample`."""
+    with torch.inference_mode():
+        expected = reference(**sample).logits
+        got = candidate(**sample).logits
+    mask = sample["attention_mask"].bool()
+    return float((expected - got).abs()[mask].max())
+
+
+def cpu_int8_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict[str, Any]:
+    """The CPU model and whether it has the instructions int8 kernels use (first CPU's flags).
+
+    Args:
+        cpuinfo: the file to read; Linux's /proc/cpuinfo.
+
+    Returns:
+        {"model_name": str | None, flag: bool for each of CPU_INT8_FLAGS}; every flag is
+        None where the file is unreadable (not Linux).
+    """
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return {"model_name": None, **dict.fromkeys(CPU_INT8_FLAGS)}
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    flags = set(fields.get("flags", "").split())
+    return {"model_name": fields.get("model name"), **{f: f in flags for f in CPU_INT8_FLAGS}}
+
+
+@dataclass
+class SweepModel:
+    """The model every configuration is derived from, and what its head is."""
+
+    tokenizer: PreTrainedTokenizerBase
+    model: PreTrainedModel
+    labels: list[str]
+    trained: bool
+    source: Path
+
+
+def sweep_model(args: argparse.Namespace) -> SweepModel:
+    """The trained model of --weights, else the starting encoder with an untrained head."""
+    if args.weights is None:
+        labels = [OUTSIDE, f"B-{ENTITY_TYPE}", f"I-{ENTITY_TYPE}"]
+        tokenizer, model = load_model(start_dir(args), labels, args.seed)
+        return SweepModel(tokenizer, model, labels, trained=False, source=start_dir(args))
+    if not (args.weights / "config.json").is_file():
+        raise SystemExit(
+            f"{args.weights}: no config.json. Pass --weights a folder written by "
+            "`benchmarks/peer_hf.py --mode train --save-model DIR`."
+        )
+    tokenizer = AutoTokenizer.from_pretrained(args.weights, local_files_only=True)
+    model = AutoModelForTokenClassification.from_pretrained(args.weights, local_files_only=True)
+    labels = [model.config.id2label[index] for index in range(model.config.num_labels)]
+    return SweepModel(tokenizer, model, labels, trained=True, source=args.weights)
+
+
+def build_config(
+    name: str,
+    base: SweepModel,
+    onnx_dir: Path,
+    sample: BatchEncoding,
+    threads: int,
+) -> tuple[TokenClassifier, dict[str, Any]]:
+    """The classifier of one serving configuration and how it was built.
+
+    The ONNX export and its fusions are made once, into `onnx_dir`, and shared by both ORT
+    configurations.
+    """
+    model = base.model.eval()
+    if name == "torch-fp32":
+        return model, {
+            "runtime": "torch",
+            "dtype": "float32",
+            "attn_implementation": model.config._attn_implementation,
+        }
+    if name == "torch-int8":
+        quantized = torch.ao.quantization.quantize_dynamic(
+            copy.deepcopy(model), {torch.nn.Linear}, dtype=torch.qint8
+        )
+        n_linear = sum(isinstance(m, torch.nn.Linear) for m in model.modules())
+        return quantized, {
+            "runtime": "torch",
+            "call": (
+                "torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, "
+                "dtype=torch.qint8)"
+            ),
+            "quantized_engine": torch.backends.quantized.engine,
+            "n_linear_quantized": n_linear,
+            "attn_implementation": model.config._attn_implementation,
+        }
+    raw, fused = onnx_dir / "model.onnx", onnx_dir / "model_fused.onnx"
+    build: dict[str, Any] = {"runtime": "onnxruntime", "provider": "CPUExecutionProvider"}
+    if not fused.is_file():
+        log(f"exporting to ONNX and fusing, in {onnx_dir}")
+        export_recipe = export_onnx(model, sample, raw)[1]
+        fuse_recipe = fuse_bert(raw, fused, model.config)
+        (onnx_dir / "recipe.json").write_text(
+            json.dumps({"export": export_recipe, "fusion": fuse_recipe})
+        )
+    build.update(json.loads((onnx_dir / "recipe.json").read_text()))
+    path = fused
+    if name == "ort-int8-fused":
+        path = onnx_dir / "model_fused_int8.onnx"
+        build["quantization"] = quantize_int8(fused, path)
+    build["model_mb"] = round(path.stat().st_size / 2**20, 2)
+    build["session"] = {
+        "intra_op_num_threads": threads,
+        "inter_op_num_threads": 1,
+        "execution_mode": "ORT_SEQUENTIAL",
+        "graph_optimization_level": "ORT_ENABLE_ALL (default)",
+    }
+    classifier = OrtTokenClassifier(ort_session(path, threads), model.config)
+    build["max_abs_logit_diff_vs_torch_fp32"] = diff = max_logit_diff(model, classifier, sample)
+    if name == "ort-fp32-fused" and diff > MAX_EXPORT_LOGIT_DIFF:
+        raise SystemExit(
+            f"{path}: logits differ from torch by {diff:.3g} (more than "
+            f"{MAX_EXPORT_LOGIT_DIFF}); the export is broken, not rounded. Check the graph's "
+            f"inputs against {type(model).__name__}.forward."
+        )
+    return classifier, build
+
+
+def sweep_config(
+    classifier: TokenClassifier,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: Sequence[Words],
+    batch_sizes: Sequence[int],
+    latency_words: Sequence[Words],
+) -> tuple[dict[str, Any], list[list[str]]]:
+    """Time one configuration at every batch size; return the report and its best labels.
+
+    One untimed pass over all `texts` (at the largest batch size) warms every sequence
+    length first; each batch size is then timed as `words_per_second` times it.
+    """
+    tag_all(classifier, tokenizer, texts, max(batch_sizes), sort_by_length=True)
+    speeds: dict[int, float] = {}
+    labels: dict[int, list[list[str]]] = {}
+    for size in batch_sizes:
+        speeds[size], labels[size] = timed_tag_all(
+            classifier, tokenizer, texts, size, sort_by_length=True
+        )
+        log(f"  batch {size}: {speeds[size]:.0f} words/s")
+    best = max(speeds, key=speeds.__getitem__)
+    report = {
+        "words_per_s_by_batch_size": {str(size): speeds[size] for size in batch_sizes},
+        "best_batch_size": best,
+        "words_per_s_best": speeds[best],
+        "latency_ms_median": median_latency_ms(classifier, tokenizer, latency_words, best),
+        "latency_batch_size": best,
+    }
+    return report, labels[best]
+
+
+def label_agreement(first: Sequence[Sequence[str]], second: Sequence[Sequence[str]]) -> float:
+    """The fraction of words given the same label by two taggings of the same texts."""
+    pairs = [
+        (a, b)
+        for row_a, row_b in zip(first, second, strict=True)
+        for a, b in zip(row_a, row_b, strict=True)
+    ]
+    return sum(a == b for a, b in pairs) / len(pairs) if pairs else 1.0
+
+
+def run_serve_sweep(args: argparse.Namespace) -> dict[str, Any]:
+    """Every serving configuration at every batch size on the length-sorted test split."""
+    split_path(args.data_dir, "test")
+    base = sweep_model(args)
+    test = load_split(args.data_dir, "test", args.max_test_sentences)
+    if not test:
+        raise SystemExit(f"{split_path(args.data_dir, 'test')}: no sentences to tag.")
+    texts = [s.words for s in test]
+    gold = [list(s.labels) for s in test]
+    latency_words = latency_text(texts, LATENCY_TEXT_WORDS)
+    # The export sample: a short and a long sentence, so that it pads.
+    by_length = sorted(texts, key=len)
+    sample = tokenize_words(base.tokenizer, [by_length[0], by_length[-1]], pad=True)
+    configs: dict[str, dict[str, Any]] = {}
+    best_labels: dict[str, list[list[str]]] = {}
+    with tempfile.TemporaryDirectory(prefix="peer-onnx-") as onnx_dir:
+        for name in args.configs:
+            log(f"{name}: building")
+            classifier, build = build_config(name, base, Path(onnx_dir), sample, args.threads)
+            log(f"{name}: timing {len(texts)} sentences at batch sizes {args.batch_sizes}")
+            report, best_labels[name] = sweep_config(
+                classifier, base.tokenizer, texts, args.batch_sizes, latency_words
+            )
+            scores: dict[str, float | int] | None = None
+            if base.trained:
+                scores = entity_scores(gold, best_labels[name])
+                scores["n_invalid_i"] = count_invalid_inside(best_labels[name])
+            configs[name] = {
+                "build": build,
+                **report,
+                "f1": scores["f1"] if scores is not None else None,
+                "test": scores,
+            }
+            log(
+                f"{name}: best {report['words_per_s_best']:.0f} words/s at batch "
+                f"{report['best_batch_size']}" + (f", F1 {scores['f1']}" if scores else "")
+            )
+            del classifier
+    reference = best_labels.get("torch-fp32")
+    for name, report in configs.items():
+        report["label_agreement_with_torch_fp32"] = (
+            label_agreement(reference, best_labels[name]) if reference is not None else None
+        )
+    return {
+        "labels": base.labels,
+        "head": "trained" if base.trained else "untrained",
+        "weights": str(args.weights) if args.weights is not None else None,
+        "f1_note": None if base.trained else UNTRAINED_NOTE,
+        "data": {
+            "dir": str(args.data_dir),
+            "n_test": len(test),
+            "max_test_sentences": args.max_test_sentences,
+            "test_truncated": count_truncated(base.tokenizer, test),
+        },
+        "threads": {
+            "torch_intra_op": torch.get_num_threads(),
+            "torch_inter_op": torch.get_num_interop_threads(),
+            "ort_intra_op": args.threads,
+            "ort_inter_op": 1,
+        },
+        "cpu": cpu_int8_flags(),
+        "sweep": sweep_recipe(args, texts, latency_words),
+        "configs": configs,
+        "best_config": max(configs, key=lambda name: configs[name]["words_per_s_best"]),
+        "peak_rss_mb_end": peak_rss_mb(),
+    }
+
+
+def sweep_recipe(
+    args: argparse.Namespace, texts: Sequence[Words], latency_words: Sequence[Words]
+) -> dict[str, Any]:
+    """What each configuration's numbers measure."""
+    return {
+        "configs": list(args.configs),
+        "batch_sizes": list(args.batch_sizes),
+        "order": "length-sorted batches; labels returned in input order",
+        "timed": "tokenise, forward, argmax, first sub-token to word labels (timed_tag_all)",
+        "warm_up": (
+            "one untimed pass over the whole test set at the largest batch size per "
+            "configuration, then one untimed batch before each timed pass"
+        ),
+        "best": "the batch size with the most words/s; F1 and latency are taken there",
+        "f1": "strict seqeval IOB2 on the best batch size's timed-pass labels, no BIO repair",
+        "latency": (
+            f"median of {LATENCY_RUNS} runs (after one warm-up) tagging the first test "
+            "sentences up to 250 words, in length-sorted batches of the best batch size"
+        ),
+        "latency_runs": LATENCY_RUNS,
+        "latency_text_words": sum(len(words) for words in latency_words),
+        "latency_text_sentences": len(latency_words),
+        "n_words": sum(len(words) for words in texts),
+        "n_sentences": len(texts),
+    }
+
+
+# ---------------------------------------------------------------------------
 # Modes
 # ---------------------------------------------------------------------------
 
@@ -587,7 +1152,7 @@ def loaded_model(
     In train mode the train split is already held (it sizes the head); `--mode infer-only`
     loads before reading any data and gives the clean number.
     """
-    tokenizer, model = load_model(encoder_dir(), labels, args.seed)
+    tokenizer, model = load_model(start_dir(args), labels, args.seed)
     return tokenizer, model, peak_rss_mb()
 
 
@@ -605,6 +1170,11 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
     )
     trainer = TrainingLoop.build(model, tokenizer, features, args)
     history, best_epoch = train_keep_best(trainer, tokenizer, devel, args.epochs)
+    if args.save_model is not None:
+        # The --weights folder of `--mode serve-sweep`: a plain HF model folder.
+        model.save_pretrained(args.save_model)
+        tokenizer.save_pretrained(args.save_model)
+        log(f"saved the best-devel model (epoch {best_epoch}) to {args.save_model}")
     scores, predicted = evaluate(model, tokenizer, test, desc="test")
     scores["n_invalid_i"] = count_invalid_inside(predicted)
     log(f"test (best epoch {best_epoch}): {json.dumps(scores)}")
@@ -614,6 +1184,7 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
         "peak_rss_mb_after_load": rss_after_load,
         "epochs": history,
         "best_epoch": best_epoch,
+        "saved_model": str(args.save_model) if args.save_model is not None else None,
         "test": scores,
         "inference": measure_inference(model, tokenizer, test, args),
         "peak_rss_mb_end": peak_rss_mb(),
@@ -642,6 +1213,7 @@ def run_infer_only(args: argparse.Namespace) -> dict[str, Any]:
 MODES: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "train": run_train,
     "infer-only": run_infer_only,
+    "serve-sweep": run_serve_sweep,
 }
 
 
@@ -699,16 +1271,28 @@ def versions() -> dict[str, str]:
         "transformers": transformers.__version__,
         "tokenizers": metadata.version("tokenizers"),
         "seqeval": metadata.version("seqeval"),
+        "onnx": _installed_version("onnx"),
+        "onnxruntime": _installed_version("onnxruntime"),
         "platform": platform.platform(),
     }
+
+
+def _installed_version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.mode == "serve-sweep":
+        # As ONNX Runtime's inter_op_num_threads=1; only possible before any parallel work.
+        torch.set_num_interop_threads(1)
     transformers.logging.set_verbosity_error()  # the "newly initialised head" notice is expected
     result = MODES[args.mode](args)
-    config = json.loads((encoder_dir() / "config.json").read_text())
+    config = json.loads((start_dir(args) / "config.json").read_text())
     dropout = {key: config[key] for key in ("hidden_dropout_prob", "attention_probs_dropout_prob")}
     output = {"recipe": recipe(args, dropout), "versions": versions(), **result}
     args.out.parent.mkdir(parents=True, exist_ok=True)
