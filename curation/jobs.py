@@ -101,6 +101,11 @@ START_POINTS = (START_FROM_SERVING, START_FROM_ENCODER)
 # epoch 1 ends (which then serves the next preliminary if its devel F1 is higher).
 DEFAULT_PRELIMINARY_AFTER_STEPS = 120
 
+# What a retrain from the model in service trains on (``TrainJobOptions.retrain_data``).
+RETRAIN_DATA_REPLAY = "replay"  # the corrections plus a seeded sample of the base split
+RETRAIN_DATA_FULL = "full"  # the whole base split with the corrections in
+RETRAIN_DATA_CHOICES = (RETRAIN_DATA_REPLAY, RETRAIN_DATA_FULL)
+
 
 @dataclass(frozen=True)
 class TrainJobOptions:
@@ -121,6 +126,16 @@ class TrainJobOptions:
             such a job, False never.
         preliminary_after_steps: training steps (over all epochs) before the first
             preliminary version; None: :data:`DEFAULT_PRELIMINARY_AFTER_STEPS`.
+        retrain_data: what a retrain from the model in service trains on: ``replay``
+            (what None means there) is every correction plus a seeded sample of the base
+            train sentences they did not replace, under the short replay schedule
+            (``worker.training_job.REPLAY_OVERRIDES``); ``full`` is the whole base split
+            with the corrections in, under ``RETRAIN_OVERRIDES``. A training from the
+            encoder, or with nothing in service, always trains on the full data.
+        replay_sentences: base sentences a replay retrain replays; None: the default
+            rule (``worker.job_data.replay_size``). Capped at the base sentences that no
+            correction replaced.
+        replay_seed: seeds the replay sample; None: the training recipe's seed.
     """
 
     start_from: str = START_FROM_SERVING
@@ -131,6 +146,9 @@ class TrainJobOptions:
     override: bool = False
     preliminary: bool | None = None
     preliminary_after_steps: int | None = None
+    retrain_data: str | None = None
+    replay_sentences: int | None = None
+    replay_seed: int | None = None
 
     def wants_preliminary(self, *, serving: str | None) -> bool:
         """Whether this job serves preliminary versions, given the version in service.
@@ -141,6 +159,21 @@ class TrainJobOptions:
         False
         """
         return serving is None and self.preliminary is not False
+
+    def uses_replay(self, *, serving: bool) -> bool:
+        """Whether this job trains on a replay sample, given whether a model is in service.
+
+        >>> options = TrainJobOptions()
+        >>> options.uses_replay(serving=True), options.uses_replay(serving=False)
+        (True, False)
+        >>> TrainJobOptions(retrain_data="full").uses_replay(serving=True)
+        False
+        """
+        return (
+            serving
+            and self.start_from == START_FROM_SERVING
+            and self.retrain_data != RETRAIN_DATA_FULL
+        )
 
     @property
     def preliminary_steps(self) -> int:
@@ -181,7 +214,63 @@ class TrainJobOptions:
                 where=where,
                 fix="give a number of training steps of 1 or more, or leave it out",
             )
+        options._check_retrain_data(where)
         return options
+
+    def _check_retrain_data(self, where: str) -> None:
+        data, sentences, seed = self.retrain_data, self.replay_sentences, self.replay_seed
+        if data is not None and data not in RETRAIN_DATA_CHOICES:
+            raise JobOptionsError(
+                f"retrain_data={data!r} is unknown",
+                where=where,
+                fix=f"use {' or '.join(RETRAIN_DATA_CHOICES)}, or leave it out (replay for a "
+                "retrain from the model in service)",
+            )
+        if data == RETRAIN_DATA_REPLAY and self.start_from != START_FROM_SERVING:
+            raise JobOptionsError(
+                f"retrain_data='replay' continues the model in service, but start_from="
+                f"{self.start_from!r}",
+                where=where,
+                fix="use start_from=serving, or retrain_data=full (or leave it out) for a "
+                "training from the encoder",
+            )
+        if sentences is not None and (
+            isinstance(sentences, bool) or not isinstance(sentences, int)
+        ):
+            raise JobOptionsError(
+                f"replay_sentences={sentences!r} is not a whole number of sentences",
+                where=where,
+                fix="give a number of base sentences of 1 or more, or leave it out",
+            )
+        if sentences is not None and sentences < 1:
+            raise JobOptionsError(
+                f"replay_sentences={sentences} is below 1",
+                where=where,
+                fix="give a number of base sentences of 1 or more, or leave it out",
+            )
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise JobOptionsError(
+                f"replay_seed={seed!r} is not a whole number",
+                where=where,
+                fix="give a whole number as the seed, or leave it out",
+            )
+        replay_only = " and ".join(
+            name for name, value in (("replay_sentences", sentences), ("replay_seed", seed))
+            if value is not None
+        )  # fmt: skip
+        full = (
+            "retrain_data=full trains on the whole base split"
+            if data == RETRAIN_DATA_FULL
+            else "a training from the encoder trains on the full data"
+            if self.start_from != START_FROM_SERVING
+            else None
+        )
+        if replay_only and full:
+            raise JobOptionsError(
+                f"{replay_only} set for a job that replays nothing: {full}",
+                where=where,
+                fix=f"leave {replay_only} out, or use retrain_data=replay with start_from=serving",
+            )
 
 
 @dataclass(frozen=True)

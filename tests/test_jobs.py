@@ -251,6 +251,43 @@ def test_preliminary_options_default_to_a_first_training_only() -> None:
             TrainJobOptions.from_json({"preliminary_after_steps": bad}, job_id=4)
 
 
+def test_retrain_data_defaults_to_replay_from_the_model_in_service() -> None:
+    assert TrainJobOptions().uses_replay(serving=True)
+    assert not TrainJobOptions().uses_replay(serving=False)  # a first training: full data
+    assert not TrainJobOptions(start_from="encoder").uses_replay(serving=True)
+    assert not TrainJobOptions(retrain_data="full").uses_replay(serving=True)
+    chosen = TrainJobOptions(retrain_data="replay", replay_sentences=300, replay_seed=2)
+    assert TrainJobOptions.from_json(chosen.to_json()) == chosen
+    assert TrainJobOptions.from_json({"retrain_data": "full"}).retrain_data == "full"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"retrain_data": "half"}, r"retrain_data='half' is unknown\. Fix: use replay or full"),
+        (
+            {"retrain_data": "replay", "start_from": "encoder"},
+            r"retrain_data=.replay. continues the model in service.*Fix: use start_from=serving",
+        ),
+        ({"replay_sentences": 0}, r"replay_sentences=0 is below 1\. Fix: give a number"),
+        ({"replay_sentences": 2.5}, "replay_sentences=2.5 is not a whole number"),
+        ({"replay_sentences": True}, "replay_sentences=True is not a whole number"),
+        ({"replay_seed": "x"}, "replay_seed='x' is not a whole number"),
+        (
+            {"retrain_data": "full", "replay_sentences": 100},
+            r"replay_sentences set for a job that replays nothing.*Fix: leave replay_sentences",
+        ),
+        (
+            {"start_from": "encoder", "replay_seed": 3},
+            r"replay_seed set for a job that replays nothing: a training from the encoder",
+        ),
+    ],
+)
+def test_bad_retrain_data_options_name_the_fix(options: dict[str, object], message: str) -> None:
+    with pytest.raises(JobOptionsError, match=f"job 9: {message}"):
+        TrainJobOptions.from_json(options, job_id=9)
+
+
 def test_a_bad_database_url_is_one_clear_line_from_the_worker_cli(tmp_path: Path) -> None:
     command = ["-m", "worker", "--db", "mysql://u@h/db", "--once", "--app-data-dir", str(tmp_path)]
     result = subprocess.run(

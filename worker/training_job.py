@@ -4,13 +4,20 @@
    the last one saved when the job starts (a save that lands later goes into the next
    job). Their ids are recorded on the job at once.
 2. Build the data (:mod:`worker.job_data`).
-3. Start from the serving model's weights (default) or from the encoder, and score the
-   serving model on this job's dev sentences: the promotion compares like with like,
-   and a serving model that cannot be scored fails the job before any training.
+   A retrain from the model in service trains on a *replay* sample by default: every
+   correction plus a seeded sample of the base sentences they did not replace, under
+   :data:`REPLAY_OVERRIDES`; ``retrain_data="full"`` trains on the whole base split under
+   :data:`RETRAIN_OVERRIDES`. A first training (from the encoder) uses the full data.
+3. Start from the serving model's weights (default) or from the encoder, and take the
+   serving model's dev F1 on this job's dev sentences: the promotion compares like with
+   like. It is read from the registry when the serving version was scored on exactly
+   these sentences (the sha256 of the dev set in its summary), else measured; a serving
+   model that cannot be measured fails the job before any training.
 4. Fine-tune with :func:`training.train.fine_tune`, reporting progress and hearing
    cancellation every step (:class:`worker.progress.JobProgressCallback`).
 5. Decide promotion (:class:`curation.promotion.PromotionPolicy`), score ``test``,
-   write the folder where the registry says (atomically) and register it.
+   write the folder where the registry says (atomically), derive its ONNX serving graph
+   and register it. The summary's ``phase_seconds`` says where the job's time went.
 
 A cancelled job (or one the queue no longer assigns to this worker) raises out of
 ``model.fit`` within one step and registers nothing: the serving model is untouched.
@@ -23,18 +30,21 @@ the last one in service (:meth:`JobRunner.kept_in_service` says so for its messa
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import keras
 
 from curation.corrections import CorrectionsStore
 from curation.jobs import START_FROM_SERVING, Job, JobQueue, JobSignal, Progress, TrainJobOptions
 from curation.promotion import PromotionPolicy
 from curation.registry import ModelVersion, Registration, Registry
-from tagger.bio import Sentence
 from tagger.encoders import Encoder, load_encoder
 from tagger.errors import TaggerError
 from tagger.model_folder import LoadedModel, load_model_folder, save_model_folder
@@ -45,13 +55,18 @@ from training.evaluate import evaluate_tagger
 from training.recipes import TrainSettings
 from training.train import fine_tune
 from worker.devices import training_scope
-from worker.job_data import TrainingData, training_data
+from worker.job_data import DEV_SHA_KEY, ReplayPlan, TrainingData, training_data
 from worker.preliminary import PreliminaryPublisher, PreliminaryRelease
 from worker.progress import WORKER_STOPPING, JobProgressCallback, JobStopped
 
 SCORE_KEYS = ("precision", "recall", "f1", "n_gold", "n_pred")
 # Continued fine-tuning of a converged model on nearly the same data: a short, gentle run.
 RETRAIN_OVERRIDES: dict[str, Any] = {"epochs": 2, "learning_rate": 3e-5, "patience": 2}
+# A replay retrain (the corrections plus a sample of the base, worker.job_data): one pass,
+# so each correction is seen once, as in a one-epoch full retrain, and the new model is
+# scored on dev once; at the full retrain's gentle rate, since most of each batch is data
+# the model in service already fits.
+REPLAY_OVERRIDES: dict[str, Any] = {"epochs": 1, "learning_rate": 3e-5, "patience": 1}
 
 EncoderLoader = Callable[[str | None], Encoder]
 
@@ -73,9 +88,12 @@ def encoder_from_model(loaded: LoadedModel) -> Encoder:
     )
 
 
-def retrain_settings(loaded: LoadedModel, options: TrainJobOptions) -> TrainSettings:
+def retrain_settings(
+    loaded: LoadedModel, options: TrainJobOptions, *, replay: bool = False
+) -> TrainSettings:
     """The serving model's own recipe (windows, decoder, dropout: they must match), made
-    short and gentle by :data:`RETRAIN_OVERRIDES`, then the job's own options."""
+    short and gentle by :data:`RETRAIN_OVERRIDES` (:data:`REPLAY_OVERRIDES` for a replay
+    retrain), then the job's own options."""
     recorded = loaded.metadata.training
     fields = {
         name: recorded[name]
@@ -88,7 +106,7 @@ def retrain_settings(loaded: LoadedModel, options: TrainJobOptions) -> TrainSett
         windows=WindowSettings(**dataclasses.asdict(loaded.metadata.windows)),
         decoder=loaded.metadata.decoder,
         dropout=loaded.metadata.dropout,
-        **RETRAIN_OVERRIDES,
+        **(REPLAY_OVERRIDES if replay else RETRAIN_OVERRIDES),
     )
     return apply_options(settings, options)
 
@@ -107,6 +125,59 @@ def cap_steps(settings: TrainSettings, max_steps: int | None) -> TrainSettings:
         return settings
     capped = min(settings.max_steps or max_steps, max_steps)
     return dataclasses.replace(settings, max_steps=capped)
+
+
+# ---------------------------------------------------------------------------
+# Where the time goes
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class PhaseSeconds:
+    """Wall-clock seconds of a job's phases, in the order they first ran.
+
+    >>> phases = PhaseSeconds()
+    >>> with phases.measure("save"):
+    ...     pass
+    >>> phases.add("train", 12.345)
+    >>> phases.as_json()["train"], list(phases.as_json())
+    (12.3, ['save', 'train'])
+    """
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def add(self, phase: str, seconds: float) -> None:
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + max(seconds, 0.0)
+
+    @contextlib.contextmanager
+    def measure(self, phase: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(phase, time.perf_counter() - started)
+
+    def as_json(self) -> dict[str, float]:
+        return {phase: round(seconds, 1) for phase, seconds in self.seconds.items()}
+
+    def describe(self) -> str:
+        return ", ".join(f"{phase} {seconds:.1f} s" for phase, seconds in self.seconds.items())
+
+
+class LastStepClock(keras.callbacks.Callback):
+    """When the last training step of the epoch ended, after every other step callback.
+
+    Put it last among ``fine_tune``'s callbacks: ``fine_tune`` scores dev at the epoch's
+    end and then calls its ``on_epoch`` hook, so the time from :attr:`last_step_end` to
+    that hook is the new model's dev scoring.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last_step_end: float | None = None
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self.last_step_end = time.perf_counter()
 
 
 # ---------------------------------------------------------------------------
@@ -170,6 +241,8 @@ class JobRunner:
             raise
 
     def _run(self) -> Registration:
+        started = time.perf_counter()
+        phases = PhaseSeconds()
         options = TrainJobOptions.from_json(self.job.options, job_id=self.job.id)
         up_to = self.corrections.last_id()
         used = self.corrections.current(up_to_id=up_to) if up_to is not None else []
@@ -181,10 +254,13 @@ class JobRunner:
         with training_scope() as scope:
             self.log.info("job %d: training on %s", self.job.id, scope)
             start = self._starting_point(options, serving.folder if serving else None)
-            data = training_data(self.data_dir, used, start.description)
+            data = training_data(self.data_dir, used, start.description, replay=start.replay)
             data.summary["corrections_up_to_id"] = up_to
+            self._log_data(data)
             self.check("preparing")
-            baseline = self._baseline(serving, start, data.dev)
+            phases.add("prepare", time.perf_counter() - started)
+            with phases.measure("baseline"):
+                baseline, baseline_from = self._baseline(serving, start, data)
             settings = cap_steps(start.settings, self.max_steps)
             callback = JobProgressCallback(self.report, step_delay_s=self.step_delay_s)
             callbacks: list[Any] = [callback]
@@ -195,6 +271,9 @@ class JobRunner:
                 self.log.info(
                     "job %d: no preliminary versions, a version is in service", self.job.id
                 )
+            clock = LastStepClock()
+            callbacks.append(clock)  # last: it marks the end of all of a step's callbacks
+            fitting = time.perf_counter()
             result = fine_tune(
                 start.encoder,
                 data.train,
@@ -202,12 +281,20 @@ class JobRunner:
                 settings,
                 initial_weights=start.weights,
                 callbacks=callbacks,
-                on_epoch=self._epoch_hook(callback),
+                on_epoch=self._epoch_hook(callback, clock, phases),
                 verbose=0,
             )
+            # Training steps (window building and compiling included): the fit's wall
+            # time less the dev scoring at epoch ends and any preliminary releases.
+            publishing = sum(self.preliminaries.seconds) if self.preliminaries else 0.0
+            fit_seconds = time.perf_counter() - fitting
+            phases.add("train", fit_seconds - phases.seconds.get("dev_eval", 0.0) - publishing)
+            if self.preliminaries is not None:
+                phases.add("preliminary", publishing)
         self.check("evaluating")
         tagger = result.tagger
-        test_scores = evaluate_tagger(tagger, data.test)
+        with phases.measure("test_eval"):
+            test_scores = evaluate_tagger(tagger, data.test)
         tagger.info.metrics["test"] = {key: test_scores[key] for key in SCORE_KEYS}
         dev_f1 = tagger.info.metrics.get("dev", {}).get("f1")  # None: no dev mention
         policy = self.policy or self.registry.policy
@@ -226,7 +313,10 @@ class JobRunner:
             )
         data.summary["promotion"] = {
             "compared_with": serving.version if serving else None,
-            "serving_dev_f1": baseline,  # re-measured on this job's dev sentences
+            "serving_dev_f1": baseline,  # on exactly this job's dev sentences
+            # "registry": scored on the same dev sentences (same sha256) when it was
+            # trained; "measured": scored here, before training; None: nothing served.
+            "serving_dev_f1_from": baseline_from,
             "dev_f1": dev_f1,
             "tolerance": policy.tolerance,
             "promote": decision.promote,
@@ -244,7 +334,17 @@ class JobRunner:
             format_score(test_scores["f1"]),
             decision.reason,
         )
-        save_model_folder(tagger.model, start.encoder.vocab_path, tagger.info, target)
+        with phases.measure("save"):
+            save_model_folder(tagger.model, start.encoder.vocab_path, tagger.info, target)
+        self._derive_serving_graph(target, phases)
+        data.summary["phase_seconds"] = phases.as_json()
+        data.summary["job_seconds"] = round(time.perf_counter() - started, 1)
+        self.log.info(
+            "job %d: %.1f s in all before registering: %s",
+            self.job.id,
+            data.summary["job_seconds"],
+            phases.describe(),
+        )
         # The job's own last preliminary, if it served one, is what serves now.
         expected = serving.version if serving else None
         if self.preliminaries is not None:
@@ -256,6 +356,34 @@ class JobRunner:
             expected_serving=expected,
             job_id=self.job.id,
         )
+
+    def _log_data(self, data: TrainingData) -> None:
+        summary = data.summary
+        replay = summary.get("replay")
+        if replay is None:
+            self.log.info(
+                "job %d: full data: %d train sentences", self.job.id, summary["train_sentences"]
+            )
+            return
+        self.log.info(
+            "job %d: replay: %d correction sentences + %d of %d base sentences (seed %d)",
+            self.job.id,
+            replay["correction_sentences"],
+            replay["base_sentences_replayed"],
+            replay["base_sentences_available"],
+            replay["seed"],
+        )
+
+    def _derive_serving_graph(self, target: Path, phases: PhaseSeconds) -> None:
+        """The ONNX graph the app serves the version with, before it can go into service
+        (the worker's own call after registration then finds it ready)."""
+        from tagger.runtimes import default_runtime
+        from worker.loop import prepare_serving_graph
+
+        if default_runtime() != "onnx":
+            return
+        with phases.measure("onnx"):
+            prepare_serving_graph(target, target.name)
 
     def _preliminaries(
         self,
@@ -283,11 +411,19 @@ class JobRunner:
         )
         return PreliminaryPublisher(release, after_steps=options.preliminary_steps)
 
-    def _epoch_hook(self, callback: JobProgressCallback) -> Callable[[dict[str, Any]], None]:
-        """Progress first (a cancelled job stops there), then any preliminary version."""
+    def _epoch_hook(
+        self, callback: JobProgressCallback, clock: LastStepClock, phases: PhaseSeconds
+    ) -> Callable[[dict[str, Any]], None]:
+        """Progress first (a cancelled job stops there), then any preliminary version.
+
+        ``fine_tune`` calls it right after scoring the epoch on dev: that scoring's time
+        (since the epoch's last step) goes to the ``dev_eval`` phase.
+        """
         preliminaries = self.preliminaries
 
         def on_epoch(record: dict[str, Any]) -> None:
+            if clock.last_step_end is not None:
+                phases.add("dev_eval", time.perf_counter() - clock.last_step_end)
             callback.on_dev_epoch(record)
             if preliminaries is not None:
                 preliminaries.on_dev_epoch(record)
@@ -297,9 +433,11 @@ class JobRunner:
     def _starting_point(self, options: TrainJobOptions, serving_folder: Path | None) -> _Start:
         if options.start_from == START_FROM_SERVING and serving_folder is not None:
             loaded = load_model_folder(serving_folder)
-            settings = retrain_settings(loaded, options)
+            replays = options.uses_replay(serving=True)
+            settings = retrain_settings(loaded, options, replay=replays)
             if self.epochs is not None:
                 settings = dataclasses.replace(settings, epochs=self.epochs)
+            seed = settings.seed if options.replay_seed is None else options.replay_seed
             return _Start(
                 encoder=encoder_from_model(loaded),
                 weights=loaded.model.get_weights(),
@@ -307,9 +445,12 @@ class JobRunner:
                 parent=loaded.metadata.version,
                 description=f"serving:{loaded.metadata.version}",
                 serving=loaded,
+                replay=ReplayPlan(seed, options.replay_sentences) if replays else None,
             )
         if options.start_from == START_FROM_SERVING:
             self.log.info("job %d: no model in service, starting from the encoder", self.job.id)
+            if options.retrain_data is not None or options.replay_sentences is not None:
+                self.log.info("job %d: a training from the encoder uses the full data", self.job.id)
         encoder = self.load_encoder(options.encoder or self.encoder_spec)
         settings = apply_options(self.encoder_settings or TrainSettings(), options)
         if self.epochs is not None:
@@ -324,16 +465,32 @@ class JobRunner:
         )
 
     def _baseline(
-        self, serving: ModelVersion | None, start: _Start, dev: Sequence[Sentence]
-    ) -> float | None:
-        """The serving model's dev F1 on exactly the sentences the new model is scored on.
+        self, serving: ModelVersion | None, start: _Start, data: TrainingData
+    ) -> tuple[float | None, str | None]:
+        """The serving model's dev F1 on exactly the sentences the new model is scored on,
+        and where it came from (``registry`` or ``measured``; None with nothing served).
 
-        A figure recorded elsewhere (another dev set, other held-out sentences) would
-        not compare like with like, so a serving model that cannot be scored here
-        fails the job before any training, and nothing is promoted.
+        The registry's figure is taken only when the serving version's summary records
+        the sha256 of exactly this job's dev sentences (in order): its dev F1 was then
+        measured on them, by the same code, when it was trained. Any other figure (another
+        dev set, other held-out sentences) would not compare like with like, so the
+        serving model is scored here; one that cannot be scored fails the job before any
+        training, and nothing is promoted.
         """
         if serving is None:
-            return None
+            return None, None
+        dev = data.dev
+        recorded = serving.summary.get(DEV_SHA_KEY)
+        reusable = recorded is not None and recorded == data.summary[DEV_SHA_KEY]
+        if reusable and serving.dev_f1 is not None:
+            self.log.info(
+                "job %d: serving model dev F1 %.2f, from the registry (it was scored on "
+                "these same %d dev sentences)",
+                self.job.id,
+                serving.dev_f1,
+                len(dev),
+            )
+            return serving.dev_f1, "registry"
         try:
             loaded = start.serving or load_model_folder(serving.folder)
             scores = evaluate_tagger(Tagger(loaded), dev)
@@ -350,8 +507,8 @@ class JobRunner:
                 f"this job's {len(dev)} dev sentences have no disease mention to score on",
                 fix="check the devel split of the BC5CDR folder (BC5CDR_DIR or --data-dir)",
             )
-        self.log.info("job %d: serving model dev F1 %.2f", self.job.id, scores["f1"])
-        return float(scores["f1"])
+        self.log.info("job %d: serving model dev F1 %.2f (measured)", self.job.id, scores["f1"])
+        return float(scores["f1"]), "measured"
 
 
 @dataclass
@@ -362,3 +519,4 @@ class _Start:
     parent: str | None
     description: str
     serving: LoadedModel | None
+    replay: ReplayPlan | None = None  # None: the full data
