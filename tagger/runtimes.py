@@ -37,6 +37,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -117,9 +118,7 @@ def choose_serving(
     chosen = runtime
     if runtime == "auto":
         preferred = (default or default_runtime)()
-        offering = [
-            name for name, offered in PRECISIONS_BY_RUNTIME.items() if precision in offered
-        ]
+        offering = [name for name, offered in PRECISIONS_BY_RUNTIME.items() if precision in offered]
         chosen = preferred if precision is None or preferred in offering else offering[0]
     served = precision or DEFAULT_PRECISIONS[chosen]
     if served not in PRECISIONS_BY_RUNTIME[chosen]:
@@ -159,7 +158,18 @@ class KerasRuntime:
 
 
 class OnnxRuntime:
-    """An ONNX Runtime session of a graph written by `tagger.onnx_graph`."""
+    """An ONNX Runtime session of a graph written by `tagger.onnx_graph`.
+
+    Args:
+        path: the `.onnx` graph.
+        threads: cores to use (default: all this process may run on). Each window runs
+            on one core and `threads` windows run at once, in one shared session.
+
+    Windows run side by side rather than each on all cores because a 128-token window
+    is too small to split: intra-op threads wait on one another at every operator, and
+    two single-threaded windows at a time measured about 1.7 times the throughput of
+    one window on two threads (BENCHMARKS.md, serving).
+    """
 
     # ONNX Runtime has no compiled shapes to reuse: pad to the batch's longest window only.
     bucketed = False
@@ -167,8 +177,9 @@ class OnnxRuntime:
     def __init__(self, path: str | Path, *, threads: int | None = None) -> None:
         import onnxruntime
 
+        self.threads = max(1, threads or available_cores())
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads or available_cores()
+        options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         options.log_severity_level = 3  # shape-merge notices on fused operators are noise
         try:
@@ -183,24 +194,38 @@ class OnnxRuntime:
                 remedy=remedy,
             ) from None
         self.num_labels = int(self.session.get_outputs()[0].shape[-1])
+        self._pool = (
+            ThreadPoolExecutor(self.threads, thread_name_prefix="onnx-window")
+            if self.threads > 1
+            else None
+        )
 
     def logits(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
-        """One window at a time, without its padding.
+        """Each window alone, without its padding, `threads` windows at a time.
 
         int8 graphs quantize activations with a scale taken from the whole input, so in
-        a batch a window's labels would depend on its neighbours; alone they never do.
-        On the CPU this costs nothing: a 128-token window already fills the kernels, and
-        no padding is computed (BENCHMARKS.md measures both).
+        a batch a window's labels would depend on its neighbours; alone they never do,
+        and alone no padding is computed.
         """
         token_ids = inputs["token_ids"]
-        lengths = np.asarray(inputs["padding_mask"]).sum(axis=1)
+        lengths = np.asarray(inputs["padding_mask"]).sum(axis=1).tolist()
         result = np.zeros((*token_ids.shape, self.num_labels), np.float32)
-        for row, length in enumerate(lengths.tolist()):
+
+        def run_window(row: int) -> None:
+            length = lengths[row]
             feed = {
                 name: np.asarray(value[row : row + 1, :length], dtype=np.int32)
                 for name, value in inputs.items()
             }
             result[row, :length] = self.session.run(None, feed)[0][0]
+
+        rows = range(len(lengths))
+        if self._pool is None or len(lengths) == 1:
+            for row in rows:
+                run_window(row)
+        else:
+            # ONNX Runtime releases the GIL while it runs; list() re-raises any error.
+            list(self._pool.map(run_window, rows))
         return result
 
 

@@ -76,6 +76,32 @@ def test_onnx_runtime_takes_each_window_alone_without_its_padding(
         assert not together[row, length:].any()
 
 
+def test_windows_run_side_by_side_with_the_same_logits_as_one_at_a_time(
+    tiny_model_dir: Path,
+) -> None:
+    loaded = load_model_folder(tiny_model_dir)
+    graph = ensure_onnx_graph(tiny_model_dir, loaded.metadata.version, "int8")
+    inputs = random_batch(len(loaded.encoder.vocab), seed=7)
+    one_core = OnnxRuntime(graph, threads=1).logits(inputs)
+    side_by_side = OnnxRuntime(graph, threads=3)
+    assert side_by_side.threads == 3
+    np.testing.assert_array_equal(side_by_side.logits(inputs), one_core)
+
+
+def test_a_failing_window_fails_the_batch_instead_of_leaving_zeros(
+    tiny_model_dir: Path,
+) -> None:
+    loaded = load_model_folder(tiny_model_dir)
+    runtime = OnnxRuntime(
+        ensure_onnx_graph(tiny_model_dir, loaded.metadata.version, "float32"), threads=2
+    )
+    inputs = random_batch(len(loaded.encoder.vocab), seed=8)
+    inputs["token_ids"] = inputs["token_ids"].copy()
+    inputs["token_ids"][1, 0] = 10**6  # beyond the vocabulary: Gather fails on this window
+    with pytest.raises(Exception, match="(?i)gather|indices"):
+        runtime.logits(inputs)
+
+
 def test_onnx_tagger_labels_like_the_keras_tagger(tiny_model_dir: Path) -> None:
     sentences = [s.words for s in tiny_corpus()]
     keras_tagger = Tagger.load(tiny_model_dir, runtime="keras")
