@@ -18,8 +18,9 @@ strict entity-level (seqeval ``mode="strict"``, IOB2).
 ``--retrain-data`` is the job's ``retrain_data``: ``replay`` (the default, as the
 Retrain button runs it) trains on the corrections plus a seeded sample of the half
 split under the worker's replay schedule; ``full`` on the whole half split plus the
-corrections under its retrain schedule. ``--retrain-epochs`` overrides either
-schedule's epochs (the first, full-retrain runs used 1). Each arm lives in
+corrections under its retrain schedule. ``--retrain-epochs`` and ``--retrain-lr``
+override either schedule's epochs and peak rate (the first, full-retrain runs used 1
+epoch), ``--replay-sentences`` the replay sample's size. Each arm lives in
 ``WORK/arm-<arm>`` (full) or ``WORK/arm-<arm>-replay``, so runs of both kinds sit
 side by side. Each arm reports ``retrain_seconds`` (the worker process, start to exit)
 and the job's own ``phase_seconds`` (:mod:`worker.training_job`).
@@ -292,7 +293,11 @@ def queue_retrain(curation: Any, arm: str, args: argparse.Namespace) -> Any:
     if not availability.allowed:
         raise RuntimeError(f"{arm}: no retrain may be queued: {availability.reason}")
     options = TrainJobOptions(
-        override=override, epochs=args.retrain_epochs, retrain_data=args.retrain_data
+        override=override,
+        epochs=args.retrain_epochs,
+        learning_rate=args.retrain_lr,
+        retrain_data=args.retrain_data,
+        replay_sentences=args.replay_sentences,
     )
     TrainJobOptions.from_json(options.to_json())  # a bad combination fails here
     queued = curation.queue.enqueue(
@@ -388,6 +393,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "full-retrain runs used 1)",
     )
     parser.add_argument(
+        "--retrain-lr", type=float, default=None, help="override the schedule's peak rate"
+    )
+    parser.add_argument(
+        "--replay-sentences",
+        type=int,
+        default=None,
+        help="base sentences a replay retrain replays (default: the worker's rule)",
+    )
+    parser.add_argument(
         "--no-base-dev-record",
         action="store_true",
         help="adopt the bare base: every arm then measures the serving model's devel F1",
@@ -414,6 +428,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "train_sentences": len(read_bio(data / "train.tsv")),
         "retrain_data": args.retrain_data,
         "retrain_epochs": args.retrain_epochs,
+        "retrain_lr": args.retrain_lr,
+        "replay_sentences": args.replay_sentences,
         "adopted_base": str(adopted),
         "base_dev_record": dev_record,
         "base": {
