@@ -1,7 +1,7 @@
 """Run the benchmarks of BENCHMARKS.md and rewrite its tables from what was measured.
 
 Usage:
-    python -m benchmarks.run_all [--data-dir DIR] [--steps peer,parity,nocontext,default,speed]
+    python -m benchmarks.run_all [--data-dir DIR] [--steps peer,parity,nocontext,default,serving]
     python -m benchmarks.run_all --steps spacy [--spacy-max-epochs N]
     python -m benchmarks.run_all --render-only
 
@@ -17,7 +17,6 @@ import json
 import os
 import platform
 import shlex
-import statistics
 import subprocess
 import sys
 import time
@@ -157,6 +156,8 @@ def step_peer(args: argparse.Namespace) -> None:
         str(args.data_dir),
         "--threads",
         str(args.threads),
+        "--save-model",
+        str(MODELS / "bench-peer"),  # its weights give the serving sweep its F1
         "--out",
         str(out),
     ]
@@ -293,62 +294,6 @@ def raw_text_scores(model: Path, data_dir: Path, passage_sentences: int = 10) ->
 # How the default model can be served: (runtime, precision, packed context). The first
 # is what `Tagger.load` picks on a CPU-only machine; the last reads sentence by sentence,
 # as during training.
-SERVING_CONFIGS: tuple[tuple[str, str, str | None], ...] = (
-    ("onnx", "int8", "auto"),
-    ("onnx", "float32", "auto"),
-    ("keras", "float32", "auto"),
-    ("keras", "bfloat16", "auto"),
-    ("keras", "float32", None),
-)
-
-
-def our_speed(
-    model: Path, data_dir: Path, runtime: str, precision: str, packed: str | None
-) -> dict[str, Any]:
-    """Words per second over the whole test set, the F1 of that same pass, and latency."""
-    from tagger.bio import read_bio
-    from tagger.tagger import Tagger
-    from tagger.text import detokenize
-    from training.evaluate import evaluate_predictions
-
-    sentences = read_bio(data_dir / "test.tsv")
-    words = [s.words for s in sentences]
-    n_words = sum(len(w) for w in words)
-    tagger = Tagger.load(model, runtime=runtime, precision=precision, packed_context=packed)
-    tagger.tag_words(words)  # warm-up: traces Keras' predict step once per length bucket
-    started = time.perf_counter()
-    predictions = tagger.tag_words(words)
-    seconds = time.perf_counter() - started
-    scores = evaluate_predictions(sentences, [labels for labels, _ in predictions])
-    abstract: list[str] = []
-    for sentence in sentences:
-        abstract.extend(sentence.words)
-        if len(abstract) >= 250:
-            break
-    text, _ = detokenize(abstract)
-    for _ in range(3):
-        tagger.tag(text)
-    latencies = []
-    for _ in range(20):
-        started = time.perf_counter()
-        tagger.tag(text)
-        latencies.append(time.perf_counter() - started)
-    windows = tagger._predictor.windows_for(words)
-    return {
-        "n_words": n_words,
-        "words_per_s": round(n_words / seconds, 1),
-        "latency_ms_250_words_median": round(1000 * statistics.median(latencies), 1),
-        "abstract_words": len(abstract),
-        "model": model.name,
-        "runtime": runtime,
-        "precision": precision,
-        "packed_context": tagger._predictor.packed_context,
-        "tokens_read": sum(len(window.token_ids) for window in windows),
-        "test": {key: scores[key] for key in ("precision", "recall", "f1", "n_gold", "n_pred")},
-        "windows": tagger.info.windows.__dict__,
-    }
-
-
 PEAK_RSS_CODE = """
 import sys
 {load}
@@ -399,34 +344,33 @@ def step_memory(args: argparse.Namespace) -> None:
     )
 
 
-def step_speed(args: argparse.Namespace) -> None:
-    """Ours and the peer, one after the other in this run, on the whole test set."""
-    model = Path(args.default_model)
-    ours = [our_speed(model, args.data_dir, *config) for config in SERVING_CONFIGS]
-    peer_out = RESULTS / "peer_speed_raw.json"
-    peer_command = [
-        str(BENCH_PYTHON),
-        "benchmarks/peer_hf.py",
-        "--mode",
-        "infer-only",
-        "--data-dir",
-        str(args.data_dir),
-        "--threads",
-        str(args.threads),
-        "--out",
-        str(peer_out),
-    ]
-    run_logged(peer_command)
-    peer = json.loads(peer_out.read_text(encoding="utf-8"))
+def step_serving(args: argparse.Namespace) -> None:
+    """Ours (each serving choice, realistic documents) and the peer's sweep at its best."""
+    raw = RESULTS / "serving_raw.json"
+    command = [
+        sys.executable, "-m", "benchmarks.serving", "--model", str(args.default_model),
+        "--data-dir", str(args.data_dir), "--threads", str(args.threads), "--out", str(raw),
+    ]  # fmt: skip
+    peer_weights = MODELS / "bench-peer"
+    if (peer_weights / "config.json").is_file():
+        command += ["--peer-weights", str(peer_weights)]
+    run_logged(command)
+    measured = json.loads(raw.read_text(encoding="utf-8"))
+    model = json.loads((Path(args.default_model) / "model.json").read_text(encoding="utf-8"))
+    peer = measured.pop("peer")
     save(
-        "speed",
+        "serving",
         {
-            "ours": ours,
-            "peer": peer,
-            "peer_command": display_command(peer_command),
-            "model": model.name,
+            "command": display_command(command),
+            "peer_command": display_command(measured.pop("peer_command")),
+            "model": Path(args.default_model).name,
+            "model_dev": model["metrics"]["dev"],
+            "model_data": model.get("training", {}).get("data"),
+            **measured,
+            "peer": {key: peer[key] for key in ("sweep", "configs", "best_config", "cpu",
+                                                "threads", "f1_note", "head", "versions")},
         },
-    )
+    )  # fmt: skip
 
 
 def step_retrain(args: argparse.Namespace, n_corrections: int = 200) -> None:
@@ -563,7 +507,7 @@ STEPS: dict[str, Callable[[argparse.Namespace], None]] = {
     "nocontext": step_nocontext,
     "default": step_default,
     "variants": step_variants,
-    "speed": step_speed,
+    "serving": step_serving,
     "memory": step_memory,
     "retrain": step_retrain,
     "load": step_load,
