@@ -18,6 +18,14 @@ Example:
 {'start_from': 'encoder', 'override': False}
 >>> curation.request_retrain(requested_by="ada").created
 False
+>>> curation.replay_default()
+ReplayDefault(corrections=0, sentences=800)
+>>> from curation.jobs import JobOptionsError
+>>> try:
+...     curation.request_retrain(retrain_data="quick")
+... except JobOptionsError as error:
+...     print(error)  # doctest: +ELLIPSIS
+job options: retrain_data='quick' is unknown. Fix: use replay or full, or leave it out ...
 """
 
 from __future__ import annotations
@@ -52,6 +60,34 @@ LOG_DIR = "logs"
 WORKER_LOG = "worker.log"
 FIRST_JOB_REQUESTER = "first start (no model yet)"
 
+# The default size of a replay retrain's sample, as ``worker.job_data.replay_size`` (the
+# worker's definition, which draws the sample) computes it. Restated here because the app
+# may import neither ``worker`` nor ``training`` (tests/test_app_imports.py);
+# tests/test_curation_service.py checks that both agree.
+REPLAY_PER_CORRECTION = 4
+REPLAY_MIN_SENTENCES = 800
+
+
+def replay_size(corrections: int, available: int, requested: int | None = None) -> int:
+    """How many base sentences a replay retrain replays besides ``corrections``.
+
+    The same rule as ``worker.job_data.replay_size``: ``requested`` (a job's
+    ``replay_sentences``) or ``max(REPLAY_PER_CORRECTION x corrections,
+    REPLAY_MIN_SENTENCES)``, never more than the ``available`` base sentences that no
+    correction replaced.
+
+    Args:
+        corrections: distinct corrected sentences (by words) the job trains on.
+        available: base train sentences that no correction replaced.
+        requested: the job's ``replay_sentences``; None: the default rule.
+
+    >>> replay_size(200, 4000), replay_size(5, 4000), replay_size(300, 4000, requested=100)
+    (800, 800, 100)
+    """
+    if requested is not None:
+        return min(requested, available)
+    return min(max(corrections * REPLAY_PER_CORRECTION, REPLAY_MIN_SENTENCES), available)
+
 
 @dataclass(frozen=True)
 class CorrectionChanges:
@@ -82,6 +118,18 @@ class CorrectionChanges:
             f"Current corrections that version {self.serving_version} did not train on "
             f"(it used {self.trained_on})."
         )
+
+
+@dataclass(frozen=True)
+class ReplayDefault:
+    """What a replay retrain queued now would replay by default (no ``replay_sentences``).
+
+    ``sentences`` is the default rule's size before its cap at the base sentences that no
+    correction replaced (the app does not read the base split; the worker applies it).
+    """
+
+    corrections: int  # distinct corrected sentences (by words), as the worker counts them
+    sentences: int
 
 
 @dataclass(frozen=True)
@@ -193,16 +241,39 @@ class Curation:
         override: bool = False,
         epochs: int | None = None,
         max_steps: int | None = None,
+        retrain_data: str | None = None,
+        replay_sentences: int | None = None,
     ) -> EnqueueResult:
         """Queue a retrain; ``created`` is False (with the reason) when it may not run now.
 
         A job whose worker died is failed first, so that it does not block the button.
+
+        Args:
+            requested_by: who asked (shown in the job list).
+            start_from: ``serving`` or ``encoder`` (see :class:`TrainJobOptions`).
+            override: retrain although no correction changed.
+            epochs: overrides the schedule's epochs.
+            max_steps: stops after this many training steps.
+            retrain_data: ``replay`` or ``full``; None: replay when the job continues the
+                model in service, else full (see :class:`TrainJobOptions`).
+            replay_sentences: base sentences a replay retrain replays; None: the default
+                rule (:func:`replay_size`).
+
+        Raises:
+            JobOptionsError: an option the worker could not run (an unknown
+                ``start_from`` or ``retrain_data``, ``replay_sentences`` below 1 or with
+                ``retrain_data="full"``); the message names the fix. Nothing is queued.
         """
         self.queue.reap_stale()
         options = TrainJobOptions(
-            start_from=start_from, override=override, epochs=epochs, max_steps=max_steps
+            start_from=start_from,
+            override=override,
+            epochs=epochs,
+            max_steps=max_steps,
+            retrain_data=retrain_data,
+            replay_sentences=replay_sentences,
         )
-        TrainJobOptions.from_json(options.to_json())  # refuse a bad start_from here, not later
+        TrainJobOptions.from_json(options.to_json())  # refuse a bad option here, not later
         availability = self.retrain_availability(override=override)
         if not availability.allowed:
             active = availability.active_job
@@ -217,6 +288,11 @@ class Curation:
         return self.queue.enqueue(
             kind=JOB_KIND_TRAIN, options=options.to_json(), requested_by=requested_by
         )
+
+    def replay_default(self) -> ReplayDefault:
+        """The default size of a replay retrain's sample for the current corrections."""
+        distinct = len({correction.words for correction in self.corrections.current()})
+        return ReplayDefault(distinct, replay_size(distinct, available=sys.maxsize))
 
     def ensure_first_job(self, *, adopt_dir: Path | None) -> EnqueueResult | None:
         """Queue the first training job (from the encoder) when there is no model at all:

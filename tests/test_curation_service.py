@@ -6,14 +6,16 @@ import os
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from curation import service
 from curation.database import Database
-from curation.jobs import JobStatus
+from curation.jobs import JobOptionsError, JobStatus, TrainJobOptions
 from curation.promotion import PromotionDecision
 from curation.registry import Registry
-from curation.service import FIRST_JOB_REQUESTER, Curation
+from curation.service import FIRST_JOB_REQUESTER, Curation, ReplayDefault
 from curation.workers import LOCK_FILE
 from tests.worker_helpers import clone_version
 
@@ -155,3 +157,96 @@ def test_start_worker_runs_the_worker_package_with_this_installation_s_folders(
     assert "--db" not in started[0]  # the URL (and its password) stays out of `ps`
     curation.roster.seen("elsewhere:1", device="CPU")
     assert curation.start_worker(adopt_dir=None) is None
+
+
+def test_request_retrain_passes_the_training_data_options_to_the_job(
+    curation: Curation, tiny_model_dir: Path
+) -> None:
+    serve(curation, tiny_model_dir, "v1", [])
+    quick = curation.request_retrain(
+        requested_by="ada", override=True, retrain_data="replay", replay_sentences=300
+    )
+    assert quick.created and quick.job is not None
+    assert quick.job.options == {
+        "start_from": "serving",
+        "override": True,
+        "retrain_data": "replay",
+        "replay_sentences": 300,
+    }
+    options = TrainJobOptions.from_json(quick.job.options)  # what the worker reads
+    assert options.uses_replay(serving=True) and options.replay_sentences == 300
+    curation.queue.request_cancel(quick.job.id)
+
+    full = curation.request_retrain(requested_by="ada", override=True, retrain_data="full")
+    assert full.created and full.job is not None
+    assert full.job.options == {"start_from": "serving", "override": True, "retrain_data": "full"}
+    assert not TrainJobOptions.from_json(full.job.options).uses_replay(serving=True)
+
+
+@pytest.mark.parametrize(
+    ("options", "problem", "fix"),
+    [
+        ({"retrain_data": "quick"}, "retrain_data='quick' is unknown", "use replay or full"),
+        ({"replay_sentences": 0}, "replay_sentences=0 is below 1", "give a number of base"),
+        (
+            {"retrain_data": "full", "replay_sentences": 300},
+            "replay_sentences set for a job that replays nothing",
+            "leave replay_sentences out",
+        ),
+        (
+            {"start_from": "encoder", "retrain_data": "replay"},
+            "retrain_data='replay' continues the model in service",
+            "use start_from=serving",
+        ),
+    ],
+)
+def test_request_retrain_refuses_options_the_worker_cannot_run_and_queues_nothing(
+    curation: Curation,
+    tiny_model_dir: Path,
+    options: dict[str, Any],
+    problem: str,
+    fix: str,
+) -> None:
+    serve(curation, tiny_model_dir, "v1", [])
+    with pytest.raises(JobOptionsError) as raised:
+        curation.request_retrain(requested_by="ada", override=True, **options)
+    message = str(raised.value)
+    assert message.startswith(f"job options: {problem}")
+    assert f"Fix: {fix}" in message
+    assert curation.queue.jobs() == []
+
+
+def test_replay_default_counts_corrected_sentences_as_the_worker_does(
+    curation: Curation,
+) -> None:
+    assert curation.replay_default() == ReplayDefault(corrections=0, sentences=800)
+    save(curation, 0)
+    save(curation, 1)  # the same words from another sentence: one sentence to train on
+    assert curation.replay_default().corrections == 1
+    for index in range(250):
+        curation.corrections.save(
+            words=["case", str(index), "."],
+            labels=["O", "O", "O"],
+            predicted=["O", "O", "O"],
+            source="text:2",
+            sentence_index=index,
+            model_version="v1",
+            annotator="ada",
+        )
+    assert curation.replay_default() == ReplayDefault(corrections=251, sentences=1004)
+
+
+def test_the_app_s_replay_size_is_the_worker_s() -> None:
+    """curation.service restates worker.job_data's rule (the app may not import the worker)."""
+    from worker import job_data
+
+    assert (service.REPLAY_PER_CORRECTION, service.REPLAY_MIN_SENTENCES) == (
+        job_data.REPLAY_PER_CORRECTION,
+        job_data.REPLAY_MIN_SENTENCES,
+    )
+    for corrections in (0, 1, 199, 200, 201, 1000):
+        for available in (0, 150, 799, 800, 4000):
+            for requested in (None, 1, 100, 5000):
+                ours = service.replay_size(corrections, available, requested)
+                theirs = job_data.replay_size(corrections, available, requested)
+                assert ours == theirs, (corrections, available, requested)
