@@ -3,11 +3,15 @@
 - **Retrain** queues one job for the training worker (``python -m worker``).
   It is disabled, with the reason, while a job is queued or running, and when no
   correction changed since the version in service was trained (unless overridden).
+  Continuing the model in service, it trains either *Quick* (the corrections plus a
+  replayed sample of the training set, ``retrain_data="replay"``, the default, with an
+  optional sample size) or *Full* (the whole training set again); with no model in
+  service, or from the encoder, it always trains on everything and offers no choice.
 - **Live progress** (an ``st.fragment`` that reruns itself every few seconds): a
   progress bar with the ETA, the loss curve, the dev F1 per epoch and a Cancel button
   that stops the job after its current training step, leaving the model in service
   as it was. When a job starts or ends, the whole page reruns to show it.
-- **History**: the jobs (status, duration, errors) and the model versions (dev and
+- **History**: the jobs (status, training data, duration, errors) and the model versions (dev and
   test precision, recall and F1, corrections used, F1 over versions, the one in
   service), with one-click Promote and Roll back. The new version is served on the
   next request of every page (see :func:`app.services.serving_model`). A damaged
@@ -22,12 +26,21 @@ import streamlit as st
 from app import render, services, shell, state, training_view
 from app.settings import AppSettings
 from curation import Curation, Job, JobNotFoundError, JobStatus, ModelVersion, RegistryError
-from curation.jobs import START_FROM_ENCODER, START_FROM_SERVING
+from curation.jobs import (
+    RETRAIN_DATA_FULL,
+    RETRAIN_DATA_REPLAY,
+    START_FROM_ENCODER,
+    START_FROM_SERVING,
+    JobOptionsError,
+)
+from curation.service import REPLAY_MIN_SENTENCES, REPLAY_PER_CORRECTION
 from tagger.errors import TaggerError
 from tagger.model_folder import ModelFolderError
 
 OVERRIDE_KEY = "training_override"
 START_FROM_KEY = "training_start_from"
+RETRAIN_DATA_KEY = "training_retrain_data"
+REPLAY_SENTENCES_KEY = "training_replay_sentences"
 ACTIVE_REFRESH_S = 2.0  # while a job runs: the progress bar moves
 IDLE_REFRESH_S = 10.0  # otherwise: notice a job queued by another session or the worker
 MAX_PROMOTE_ROWS = 12
@@ -35,6 +48,17 @@ START_FROM_LABELS = {
     START_FROM_SERVING: "the model in service",
     START_FROM_ENCODER: "the pretrained encoder (from scratch)",
 }
+RETRAIN_DATA_LABELS = {
+    RETRAIN_DATA_REPLAY: "Quick: corrections + a replayed sample of the training set "
+    "(a fraction of Full's time)",
+    RETRAIN_DATA_FULL: "Full: the whole training set again (about 20 min on 2 cores)",
+}
+RETRAIN_DATA_HELP = (
+    "Quick trains one pass over every correction and a seeded sample of the training "
+    "sentences; Full trains two passes over all of them, with the corrections in. Full "
+    "took 1118 s in one measured run on 2 CPU cores (BENCHMARKS.md) and takes longer on "
+    "a busy machine."
+)
 STATUS_ICONS = {
     JobStatus.QUEUED: ":material/schedule:",
     JobStatus.RUNNING: ":material/model_training:",
@@ -60,28 +84,53 @@ def click_retrain(
     requested_by: str,
     start_from: str,
     override: bool,
+    retrain_data: str | None = None,
+    replay_sentences: int | None = None,
 ) -> tuple[str, str]:
     """Queue a retrain if it may run now; ``(flash kind, message)`` says what happened.
 
     Checked again at click time: another session may have queued a job since this
-    page was drawn, and the queue itself refuses a second active job.
+    page was drawn, and the queue itself refuses a second active job. Options the
+    worker could not run are refused with the message that names the fix.
+
+    Args:
+        settings: the app's settings (to start a worker for the job).
+        curation: the curation state.
+        requested_by: who clicked.
+        start_from: ``serving`` or ``encoder``.
+        override: retrain although no correction changed.
+        retrain_data: ``replay`` (Quick), ``full``, or None (the job's default).
+        replay_sentences: base sentences to replay; None: the default rule.
     """
-    result = curation.request_retrain(
-        requested_by=requested_by, start_from=start_from, override=override
-    )
+    try:
+        result = curation.request_retrain(
+            requested_by=requested_by,
+            start_from=start_from,
+            override=override,
+            retrain_data=retrain_data,
+            replay_sentences=replay_sentences,
+        )
+    except JobOptionsError as error:
+        return "error", f"Nothing was queued: {error}"
     if not result.created:
         return "warning", result.message
     services.supervise_training(settings, force=True)  # a worker must pick it up
     return "success", f"{result.message} Progress shows below; the app stays usable meanwhile."
 
 
-def _retrain(settings: AppSettings) -> None:
+def _retrain(settings: AppSettings, data_choice: bool) -> None:
+    """The Retrain button; ``data_choice``: the page showed Quick/Full (see
+    :func:`_data_choice`), so the job gets what it says."""
+    retrain_data = st.session_state.get(RETRAIN_DATA_KEY, RETRAIN_DATA_REPLAY)
+    replay = data_choice and retrain_data == RETRAIN_DATA_REPLAY
     kind, message = click_retrain(
         settings,
         services.curation(settings),
         requested_by=_actor(),
         start_from=st.session_state.get(START_FROM_KEY, START_FROM_SERVING),
         override=bool(st.session_state.get(OVERRIDE_KEY, False)),
+        retrain_data=retrain_data if data_choice else None,
+        replay_sentences=st.session_state.get(REPLAY_SENTENCES_KEY) if replay else None,
     )
     state.flash(kind, render.md(message))
 
@@ -172,13 +221,19 @@ def _retrain_controls(settings: AppSettings, stores: Curation) -> None:
         help="For example to start again from the encoder, or after changing the base data.",
     )
     availability = stores.retrain_availability(override=override)
-    st.radio(
+    start_from = st.radio(
         "Start from",
         list(START_FROM_LABELS),
         format_func=START_FROM_LABELS.__getitem__,
         key=START_FROM_KEY,
         horizontal=True,
     )
+    data_choice = stores.registry.serving_version() is not None
+    if data_choice and start_from != START_FROM_SERVING:
+        data_choice = False
+        st.caption("A training from the encoder trains on the whole training set.")
+    if data_choice:
+        _data_choice(stores)
     left, right = st.columns([1, 4], vertical_alignment="center")
     left.button(
         "Retrain",
@@ -186,21 +241,58 @@ def _retrain_controls(settings: AppSettings, stores: Curation) -> None:
         icon=":material/model_training:",
         disabled=not availability.allowed,
         on_click=_retrain,
-        args=(settings,),
+        args=(settings, data_choice),
         help=availability.reason,
     )
     note = right.caption if availability.allowed else right.info
     note(render.md(availability.reason))
 
 
+def _data_choice(stores: Curation) -> None:
+    """Quick (replay) or Full, and Quick's optional sample size: only while Retrain
+    would continue a model in service (a first training always uses everything)."""
+    choice = st.radio(
+        "Train on",
+        list(RETRAIN_DATA_LABELS),
+        format_func=RETRAIN_DATA_LABELS.__getitem__,
+        key=RETRAIN_DATA_KEY,
+        help=RETRAIN_DATA_HELP,
+    )
+    if choice != RETRAIN_DATA_REPLAY:
+        return
+    default = stores.replay_default()
+    st.number_input(
+        "Replayed training sentences (optional)",
+        min_value=1,
+        value=None,
+        step=1,
+        key=REPLAY_SENTENCES_KEY,
+        placeholder=f"default: {default.sentences:,}",
+        help=(
+            f"Empty: the default rule, max({REPLAY_PER_CORRECTION} x corrections, "
+            f"{REPLAY_MIN_SENTENCES}): {default.sentences:,} sentences for the "
+            f"{render.plural(default.corrections, 'corrected sentence')} now. Never more "
+            "than the training sentences that no correction replaced."
+        ),
+    )
+
+
+def _data_line(job: Job) -> None:
+    """Which data a job trains on, read from its options."""
+    label = training_view.training_data_label(job.options)
+    st.caption(f":material/dataset: Training data: {render.md(label)}.")
+
+
 def _queued_view(job: Job, stores: Curation) -> None:
     st.info(f"{render.md(job.describe()).capitalize()}.", icon=":material/schedule:")
+    _data_line(job)
     st.button("Cancel", key=f"cancel_{job.id}", on_click=_cancel, args=(stores, job.id))
 
 
 def _running_view(job: Job, stores: Curation) -> None:
     progress = job.progress
     st.progress(progress.fraction, text=render.md(training_view.progress_text(progress)))
+    _data_line(job)
     columns = st.columns(4)
     columns[0].metric("Loss", "–" if progress.loss is None else f"{progress.loss:.4f}")
     columns[1].metric("Best dev F1", "–" if progress.dev_f1 is None else f"{progress.dev_f1:.2f}")
@@ -329,7 +421,8 @@ def _jobs(stores: Curation) -> None:
     if not jobs:
         st.caption("No job yet.")
         return
-    st.dataframe(training_view.jobs_frame(jobs), hide_index=True, width="stretch")
+    frame = training_view.jobs_frame(jobs, versions=stores.registry.versions())
+    st.dataframe(frame, hide_index=True, width="stretch")
     failed = [job for job in jobs if job.error]
     for job in failed[:5]:
         with st.expander(f"Job {job.id} {job.status}: the error"):

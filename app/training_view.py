@@ -9,16 +9,25 @@ Example:
 '1 h 02 min'
 >>> format_duration(None)
 '–'
+>>> training_data_label({"retrain_data": "replay", "replay_sentences": 1200})
+'replay (1,200 base sentences)'
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 import pandas as pd
 
-from curation.jobs import Job, Progress
+from curation.jobs import (
+    RETRAIN_DATA_FULL,
+    RETRAIN_DATA_REPLAY,
+    START_FROM_SERVING,
+    Job,
+    Progress,
+)
 from curation.registry import ModelVersion, ServingEvent
 
 NONE_MARK = "–"
@@ -128,14 +137,70 @@ def first_line(text: str | None, limit: int = MAX_ERROR_PREVIEW) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def jobs_frame(jobs: Sequence[Job], now: datetime | None = None) -> pd.DataFrame:
-    """The job history, newest first: status, times, duration, outcome and error."""
+def _replay_label(sentences: object) -> str:
+    if isinstance(sentences, int) and not isinstance(sentences, bool):
+        return f"replay ({sentences:,} base sentences)"
+    return "replay (default size)"
+
+
+def training_data_label(
+    options: Mapping[str, Any], summary: Mapping[str, Any] | None = None
+) -> str:
+    """What a job trains on, for the job list: ``full`` or ``replay (N base sentences)``.
+
+    Read from the job's options (what was asked); ``summary``, the summary of the version
+    the job registered, says what it did, with the number of base sentences it replayed.
+    A job that asked for neither (``retrain_data`` left out) replays when it continues a
+    model in service and trains on everything otherwise, which only its run decides.
+
+    Args:
+        options: the job's options (``Job.options``, :class:`TrainJobOptions` as JSON).
+        summary: the summary of the version the job registered, if any.
+
+    >>> training_data_label({"start_from": "encoder"})
+    'full'
+    >>> training_data_label({"retrain_data": "replay"})
+    'replay (default size)'
+    >>> ran = {"retrain_data": "replay", "replay": {"base_sentences_replayed": 812}}
+    >>> training_data_label({}, ran)
+    'replay (812 base sentences)'
+    """
+    done = summary.get("retrain_data") if summary is not None else None
+    if done == RETRAIN_DATA_REPLAY and summary is not None:
+        return _replay_label((summary.get("replay") or {}).get("base_sentences_replayed"))
+    if done == RETRAIN_DATA_FULL:
+        return "full"
+    asked = options.get("retrain_data")
+    if asked == RETRAIN_DATA_FULL or options.get("start_from", START_FROM_SERVING) != (
+        START_FROM_SERVING
+    ):
+        return "full"
+    if asked == RETRAIN_DATA_REPLAY:
+        return _replay_label(options.get("replay_sentences"))
+    if summary is not None:
+        return "full"  # registered before versions recorded it: every retrain was full
+    return "replay if a model is in service, else full"
+
+
+def jobs_frame(
+    jobs: Sequence[Job],
+    now: datetime | None = None,
+    versions: Sequence[ModelVersion] = (),
+) -> pd.DataFrame:
+    """The job history, newest first: status, times, training data, outcome and error.
+
+    ``versions`` (the registry's) give each finished job's training data as it ran.
+    """
+    summaries = {version.version: version.summary for version in versions}
     rows = [
         {
             "job": job.id,
             "status": str(job.status),
             "requested by": job.requested_by,
             "start from": job.options.get("start_from", "serving"),
+            "training data": training_data_label(
+                job.options, summaries.get(job.model_version or "")
+            ),
             "created": job.created_at,
             "duration": format_duration(job.duration_s(now)),
             "device": job.device or NONE_MARK,

@@ -137,7 +137,7 @@ def test_retrain_is_disabled_without_new_corrections_until_overridden(
     jobs = served.queue.jobs()
     assert len(jobs) == 1
     assert jobs[0].status == JobStatus.QUEUED
-    assert jobs[0].options == {"start_from": "serving", "override": True}
+    assert jobs[0].options == {"start_from": "serving", "override": True, "retrain_data": "replay"}
     assert jobs[0].requested_by == "tester"
     assert "Queued job 1" in texts(app.success)
     assert retrain(app).disabled  # the job now blocks a second one
@@ -155,6 +155,115 @@ def test_a_new_correction_enables_retrain_and_a_click_queues_one_job(
     assert [(job.status, job.options["start_from"]) for job in served.queue.jobs()] == [
         (JobStatus.QUEUED, "encoder")
     ]
+
+
+def number_inputs(app: AppTest) -> list[str | None]:
+    return [element.key for element in app.number_input]
+
+
+def test_quick_is_the_default_and_queues_a_replay_job_with_the_default_size(
+    served: Stores, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served.save_correction(0)
+    served.save_correction(1)
+    app = open_training(tmp_path, monkeypatch)
+    assert not app.exception
+    choice = app.radio(key=page_training.RETRAIN_DATA_KEY)
+    assert choice.value == "replay"
+    assert choice.options == list(page_training.RETRAIN_DATA_LABELS.values())
+    size = app.number_input(key=page_training.REPLAY_SENTENCES_KEY)
+    assert size.value is None  # empty: the default rule
+    # Two corrections of the same words train as one sentence (worker.job_data counts by
+    # words): max(4 x 1, 800) = 800.
+    assert "800 sentences for the 1 corrected sentence now" in size.help
+    assert size.proto.placeholder == "default: 800"
+    retrain(app).click().run()
+    assert not app.exception
+    [job] = served.queue.jobs()
+    assert job.options == {"start_from": "serving", "override": False, "retrain_data": "replay"}
+    assert "Queued job 1" in texts(app.success)
+    assert "Training data: replay (default size)" in texts(app.caption)
+
+
+def test_quick_with_a_number_of_replayed_sentences_passes_it_to_the_job(
+    served: Stores, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served.save_correction()
+    app = open_training(tmp_path, monkeypatch)
+    app.number_input(key=page_training.REPLAY_SENTENCES_KEY).set_value(250).run()
+    retrain(app).click().run()
+    assert not app.exception
+    [job] = served.queue.jobs()
+    assert job.options["retrain_data"] == "replay"
+    assert job.options["replay_sentences"] == 250
+    assert type(job.options["replay_sentences"]) is int
+    assert "Training data: replay (250 base sentences)" in texts(app.caption)
+
+
+def test_full_queues_a_full_job_and_drops_quick_s_sample_size(
+    served: Stores, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served.save_correction()
+    app = open_training(tmp_path, monkeypatch)
+    app.number_input(key=page_training.REPLAY_SENTENCES_KEY).set_value(250).run()
+    app.radio(key=page_training.RETRAIN_DATA_KEY).set_value("full").run()
+    assert page_training.REPLAY_SENTENCES_KEY not in number_inputs(app)  # Quick's only
+    retrain(app).click().run()
+    assert not app.exception
+    [job] = served.queue.jobs()
+    # A full job with replay_sentences would be refused: the hidden size is not sent.
+    assert job.options == {"start_from": "serving", "override": False, "retrain_data": "full"}
+    assert "Training data: full" in texts(app.caption)
+
+
+def test_the_data_choice_is_hidden_with_no_model_in_service_or_from_the_encoder(
+    stores: Stores, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = open_training(tmp_path, monkeypatch)
+    assert not app.exception
+    assert stores.registry.serving_version() is None
+    assert page_training.RETRAIN_DATA_KEY not in [radio.key for radio in app.radio]
+    assert page_training.REPLAY_SENTENCES_KEY not in number_inputs(app)
+    assert not retrain(app).disabled  # "No model is in service yet: train the first one."
+    retrain(app).click().run()
+    [job] = stores.queue.jobs()
+    assert job.options == {"start_from": "serving", "override": False}  # everything
+
+
+def test_the_data_choice_is_hidden_for_a_training_from_the_encoder(
+    served: Stores, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served.save_correction()
+    app = open_training(tmp_path, monkeypatch)
+    app.radio(key=page_training.RETRAIN_DATA_KEY).set_value("replay").run()
+    app.radio(key=page_training.START_FROM_KEY).set_value("encoder").run()
+    assert page_training.RETRAIN_DATA_KEY not in [radio.key for radio in app.radio]
+    assert "from the encoder trains on the whole training set" in texts(app.caption)
+    retrain(app).click().run()
+    assert not app.exception
+    [job] = served.queue.jobs()
+    assert job.options == {"start_from": "encoder", "override": False}
+
+
+def test_an_option_the_worker_cannot_run_is_refused_with_the_fix(
+    served: Stores, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served.save_correction()
+    make_app(tmp_path, monkeypatch)  # the app's environment, without running it
+    settings = AppSettings.from_env()
+    kind, message = page_training.click_retrain(
+        settings,
+        served.curation,
+        requested_by="ada",
+        start_from="serving",
+        override=False,
+        retrain_data="full",
+        replay_sentences=300,
+    )
+    assert kind == "error"
+    assert message.startswith("Nothing was queued: job options: replay_sentences set for a job")
+    assert "Fix: leave replay_sentences out" in message
+    assert served.queue.jobs() == []
 
 
 def test_retrain_is_disabled_with_the_reason_while_a_job_runs(
@@ -454,6 +563,59 @@ def test_progress_text_names_what_is_known() -> None:
     assert training_view.progress_text(Progress()) == "preparing"
     assert training_view.progress_text(RUNNING) == (
         "training · epoch 2/3 · step 30/60 · loss 0.4321 · ETA 1 min 35 s"
+    )
+
+
+def test_the_job_list_says_which_data_each_job_trained_on(
+    served: Stores, tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served.save_correction()
+    curation = served.curation
+    for asked in ({"retrain_data": "full"}, {"retrain_data": "replay", "replay_sentences": 300}):
+        job = curation.request_retrain(requested_by="ada", **asked).job
+        assert job is not None
+        served.queue.request_cancel(job.id)
+    ran = curation.request_retrain(requested_by="ada").job  # the job's default
+    assert ran is not None
+    served.queue.claim("host:1", device="CPU")
+    folder = clone_version(tiny_model_dir, served.registry.versions_dir, "v2")
+    served.registry.register_folder(
+        folder,
+        summary={"retrain_data": "replay", "replay": {"base_sentences_replayed": 812}},
+        decision=PROMOTE,
+        expected_serving="v1",
+        job_id=ran.id,
+    )
+    served.queue.finish(ran.id, JobStatus.SUCCEEDED, worker="host:1", model_version="v2")
+    encoder = curation.request_retrain(requested_by="ada", start_from="encoder", override=True)
+    assert encoder.job is not None
+    app = open_training(tmp_path, monkeypatch)
+    assert not app.exception
+    jobs = app.dataframe[-1].value
+    assert list(jobs["job"]) == [4, 3, 2, 1]
+    assert list(jobs["training data"]) == [
+        "full",  # from the encoder
+        "replay (812 base sentences)",  # what the registered version says it replayed
+        "replay (300 base sentences)",
+        "full",
+    ]
+    assert "Training data: full." in texts(app.caption)  # the queued job 4
+
+
+def test_training_data_label_reads_the_options_then_what_the_version_did() -> None:
+    label = training_view.training_data_label
+    assert label({"start_from": "serving", "retrain_data": "full"}) == "full"
+    assert label({"start_from": "encoder"}) == "full"
+    assert label({"retrain_data": "replay", "replay_sentences": 2000}) == (
+        "replay (2,000 base sentences)"
+    )
+    assert label({"start_from": "serving"}) == "replay if a model is in service, else full"
+    # The version's summary says what the run did; one without retrain_data predates
+    # replay, when every retrain was full.
+    assert label({}, {"retrain_data": "full"}) == "full"
+    assert label({}, {"correction_ids": []}) == "full"
+    assert label({"retrain_data": "replay"}, {"retrain_data": "replay"}) == (
+        "replay (default size)"
     )
 
 
