@@ -175,3 +175,34 @@ def test_a_test_set_sized_file_is_tagged_once_and_stays_usable(
     app.toggle(key="inspect_only_disagreeing").set_value(False).run()
     assert len(app.dataframe[0].value) == 4_800
     assert factory.calls == 1
+
+
+def test_the_file_is_tagged_in_one_call_with_progress_per_batch(tiny_model_dir: Path) -> None:
+    """The page's function hands the tagger every sentence at once, as the library is
+    benchmarked, and reports progress per batch of windows, not per sentence."""
+    from app.tagging import tag_file
+    from tagger import Tagger
+    from tagger.bio import parse_bio
+
+    tagger = Tagger.load(tiny_model_dir, runtime="keras", precision="float32")
+    sentences = parse_bio(FILE.decode()) * 60  # 180 sentences
+    calls: list[tuple[int, int]] = []
+    result = tag_file(
+        tagger, sentences, file_name="f.tsv", digest="d", progress=lambda *c: calls.append(c)
+    )
+    expected = tagger.tag_words([s.words for s in sentences])
+    assert list(result.predicted) == [labels for labels, _ in expected]
+    assert [list(scores) for scores in result.scores] == [list(s) for _, s in expected]
+    batches = calls[-1][1]
+    assert calls == [(done, batches) for done in range(1, batches + 1)]
+    assert batches < len(sentences) / 10  # a batch holds many sentences
+
+
+def test_the_app_server_does_not_watch_source_files() -> None:
+    """Streamlit's default watcher re-walks the whole repository (.venv included) and
+    took most of a core on 2 cores, slowing tagging (see .streamlit/config.toml)."""
+    import tomllib
+
+    config = Path(__file__).resolve().parent.parent / ".streamlit" / "config.toml"
+    settings = tomllib.loads(config.read_text(encoding="utf-8"))
+    assert settings["server"]["fileWatcherType"] == "none"
