@@ -1,6 +1,7 @@
 """The worker tags collections with the tiny model: labels for every word, the version
 and the doubt stored; after a promotion the unreviewed documents are re-tagged and the
-reviewed ones are not; the worker's poll loop does it between jobs.
+reviewed ones are not; the worker's poll loop does it between jobs; how many documents
+a step takes (its document and word limits) never changes their labels.
 
 SQLite only: the store's queries run on both backends in tests/test_collections.py; the
 model is what this file tests, and each pass over it costs the shared CPUs.
@@ -149,3 +150,44 @@ def test_the_worker_loop_tags_collections_between_jobs(
         thread.join(timeout=60)
     assert not thread.is_alive()
     assert curation.queue.jobs() == []  # tagging queued nothing and trained nothing
+
+
+def stored_sentences(curation: Curation) -> dict[str, list[dict[str, object]]]:
+    return {key: json.loads(str(row["sentences"])) for key, row in stored_rows(curation).items()}
+
+
+def test_the_step_size_does_not_change_the_labels(tiny_model_dir: Path, tmp_path: Path) -> None:
+    lines = "".join(json.dumps(record) + "\n" for record in RECORDS).encode()
+    files = [("pubmed.jsonl", lines), ("more.conll", BIO)]
+    tagged: list[dict[str, list[dict[str, object]]]] = []
+    for name, options in (("one", {"batch_size": 1}), ("all", {})):
+        curation = Curation.open(data_dir=tmp_path / name, registry_dir=tmp_path / f"{name}-m")
+        curation.collections.import_files("c", files, imported_by="ada")
+        serve(curation, tiny_model_dir, "v1")
+        tagger = CollectionTagger(
+            curation.collections, curation.registry, load_tagger=keras_tagger, **options
+        )
+        steps = run_until_idle(tagger)
+        assert steps == (5 if name == "one" else 1)  # the default step takes all five
+        tagged.append(stored_sentences(curation))
+    one_by_one, together = tagged
+    assert one_by_one.keys() == together.keys()
+    for key, sentences in one_by_one.items():
+        assert [s["labels"] for s in sentences] == [s["labels"] for s in together[key]], key
+        assert [s["words"] for s in sentences] == [s["words"] for s in together[key]], key
+        for alone, batched in zip(sentences, together[key], strict=True):
+            assert alone["scores"] == pytest.approx(batched["scores"], abs=1e-4)
+
+
+def test_a_step_stops_at_its_word_budget_but_always_takes_one_document(
+    curation: Curation, tiny_model_dir: Path
+) -> None:
+    serve(curation, tiny_model_dir, "v1")
+    tagger = CollectionTagger(
+        curation.collections, curation.registry, step_words=7, load_tagger=keras_tagger
+    )
+    # Whitespace words: document 1 has 9 (title 3, text 6), over the budget, and goes
+    # alone; document 2 has 6 and document 3 has 7, so neither fits beside the next;
+    # the two BIO documents (3 + 2 words) fit together.
+    assert [tagger.step() for _ in range(5)] == [1, 1, 1, 2, 0]
+    assert curation.collections.tagging_progress("c") == (5, 5, "v1")

@@ -7,7 +7,8 @@ training job to run: a **step in the loop rather than a thread**, because
   installation both would run on the same few cores and each would slow the other)
   nor for a GPU's memory (the loop unloads the tagger before it runs a job);
 - Keras is never asked to predict in one thread while it trains in another;
-- a step is one batch (:data:`BATCH_SIZE` documents, a few seconds on a CPU), so a job
+- a step tags up to :data:`BATCH_SIZE` documents and :data:`STEP_WORDS` words in one
+  tagger call (one per kind: texts, BIO), a few seconds on a CPU (see there), so a job
   queued meanwhile waits at most that long.
 
 The cost: while a job trains, new collections wait for it to finish.
@@ -44,7 +45,19 @@ if TYPE_CHECKING:
     from tagger.spans import TaggedSentence
     from tagger.tagger import Tagger
 
-BATCH_SIZE = 32
+# Documents per step, at most. A step is one tagger call per kind of document, and the
+# tagger runs the windows of a call in batches of 64 sorted by length, so a step should
+# hand it many: a 10-sentence BC5CDR document is about 260 words and 5.4 packed windows
+# (benchmarks/app_paths.py on the test set), so 128 of them make some 700 windows, 11
+# batches with only the last one part full, where 32 made 3 (174 windows, the last batch
+# three quarters full) and 4 times the calls. It stays short: 128 such documents are
+# about 33,000 words, some 4.6 s at the 7,280 words/s BENCHMARKS.md measured on 2 CPU
+# cores, and a training job queued meanwhile waits at most one step.
+BATCH_SIZE = 128
+# Words per step, at most (the first document always goes, however long): documents vary,
+# and what bounds a queued job's wait is the words tagged, not the documents. 40,000 lets
+# 128 typical documents through and keeps a step near 5.5 s at that speed.
+STEP_WORDS = 40_000
 logger = logging.getLogger("worker")
 Tagged = tuple[int, list[PredictedSentence]]
 
@@ -99,11 +112,41 @@ def tag_bio(tagger: Tagger, documents: Sequence[DocumentToTag]) -> list[Tagged]:
 
 
 def tag_documents(tagger: Tagger, documents: Sequence[DocumentToTag]) -> list[Tagged]:
-    """Predicted sentences of every document (text ones and BIO ones), in its order."""
+    """Predicted sentences of every document (text ones and BIO ones), in its order.
+
+    All text documents go to the tagger in one call and all BIO ones in another, each
+    document its own context, so the labels do not depend on how documents are grouped.
+    """
     texts = [document for document in documents if document.words is None]
     bio = [document for document in documents if document.words is not None]
-    by_id = dict(tag_texts(tagger, texts) + tag_bio(tagger, bio))
+    tagged = (tag_texts(tagger, texts) if texts else []) + (tag_bio(tagger, bio) if bio else [])
+    by_id = dict(tagged)
     return [(document.id, by_id[document.id]) for document in documents]
+
+
+def word_estimate(document: DocumentToTag) -> int:
+    """Words of a BIO document; a text's whitespace-separated tokens (a little under the
+    words the tagger splits it into, which separates punctuation)."""
+    if document.words is not None:
+        return sum(len(sentence) for sentence in document.words)
+    return len((document.title or "").split()) + len((document.text or "").split())
+
+
+def within_words(documents: Sequence[DocumentToTag], budget: int) -> list[DocumentToTag]:
+    """The first documents whose words add up to at most ``budget``; at least one.
+
+    >>> docs = [DocumentToTag(i, None, "word " * n, None) for i, n in enumerate([3, 4, 5])]
+    >>> [d.id for d in within_words(docs, 7)], [d.id for d in within_words(docs, 2)]
+    ([0, 1], [0])
+    """
+    taken: list[DocumentToTag] = []
+    words = 0
+    for document in documents:
+        words += word_estimate(document)
+        if taken and words > budget:
+            break
+        taken.append(document)
+    return taken
 
 
 class CollectionTagger:
@@ -112,7 +155,8 @@ class CollectionTagger:
     Args:
         collections: the store of the collections' documents.
         registry: where the version in service and its folder are found.
-        batch_size: documents tagged per step.
+        batch_size: documents tagged per step, at most.
+        step_words: words tagged per step, at most (a longer first document goes alone).
         load_tagger: loads a model folder (tests pass a cheaper runtime).
     """
 
@@ -122,11 +166,13 @@ class CollectionTagger:
         registry: Registry,
         *,
         batch_size: int = BATCH_SIZE,
+        step_words: int = STEP_WORDS,
         load_tagger: Callable[[Path], Tagger] = load_serving_tagger,
     ) -> None:
         self.collections = collections
         self.registry = registry
         self.batch_size = batch_size
+        self.step_words = step_words
         self.load_tagger = load_tagger
         self._loaded: tuple[str, Tagger] | None = None
         self._refused: str | None = None  # a version that failed to load: logged once
@@ -152,7 +198,9 @@ class CollectionTagger:
         version = self.registry.serving_version()
         if version is None:
             return 0
-        pending = self.collections.documents_to_tag(version, self.batch_size)
+        pending = within_words(
+            self.collections.documents_to_tag(version, self.batch_size), self.step_words
+        )
         if not pending:
             return 0
         tagger = self._tagger_for(version)
