@@ -28,6 +28,15 @@ Progress = Callable[[int, int], None]
 
 
 def tag_text(tagger: Tagger, text: str, *, source: str, notes: Sequence[str] = ()) -> TagResult:
+    """The whole text in one tagger call (``Tagger.analyze``: its sentences share batches
+    and context), with its spans, as the Tag page shows it.
+
+    Args:
+        tagger: the model in service.
+        text: the cleaned text (``app.inputs.clean_text``).
+        source: the corrections' source name of the text (``curation.text_source``).
+        notes: what cleaning the text changed, shown above the result.
+    """
     started = perf_counter()
     sentences = tuple(tagger.analyze(text))
     return TagResult(
@@ -55,6 +64,20 @@ def tag_file(
     progress: Progress | None = None,
     notes: Sequence[str] = (),
 ) -> InspectResult:
+    """Every sentence of an uploaded file in one tagger call, compared with its labels.
+
+    One ``Tagger.tag_words`` call over all sentences, as the library path is benchmarked
+    (``benchmarks/app_paths.py``): the tagger sorts and batches the windows of the whole
+    file, and ``progress`` is called once per batch, ``(batches done, batches)``.
+
+    Args:
+        tagger: the model in service.
+        sentences: the file's sentences with its own labels.
+        file_name: the upload's name, shown with the scores.
+        digest: :func:`file_digest` of its bytes; the page reuses a result by it.
+        progress: called after each batch; None for none.
+        notes: what reading the file repaired, shown above the scores.
+    """
     started = perf_counter()
     predictions = tagger.tag_words([s.words for s in sentences], progress=progress)
     predicted = tuple(tuple(labels) for labels, _ in predictions)

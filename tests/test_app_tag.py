@@ -122,3 +122,15 @@ def test_a_serving_fallback_is_shown_in_the_sidebar(
     assert not app.exception
     captions = " ".join(shown(caption.value) for caption in app.sidebar.caption)
     assert "serving with Keras float32 instead of ONNX Runtime int8" in captions
+
+
+def test_the_page_tags_a_text_in_one_call_with_the_library_s_spans(tiny_model_dir: Path) -> None:
+    """What the page shows is `Tagger.tag` of the whole text: one pass, same spans."""
+    from app.tagging import tag_text
+    from tagger import Tagger
+
+    tagger = Tagger.load(tiny_model_dir, runtime="keras", precision="float32")
+    text = " ".join(load_samples().values())  # every sample as one pasted text
+    result = tag_text(tagger, text, source="text:x")
+    assert list(result.spans) == tagger.tag(text)
+    assert [s.labels for s in result.sentences] == [s.labels for s in tagger.analyze(text)]
