@@ -512,6 +512,9 @@ def measure_inspect_live(
         "seconds": round(seconds, 3),
         "words_per_s": _rate(n_words, seconds),
         "page_tagging_s": float(page_seconds.group(1)) if page_seconds else None,
+        "page_tagging_words_per_s": (
+            _rate(n_words, float(page_seconds.group(1))) if page_seconds else None
+        ),
         "idle_server_cpu_s_per_s": round(idle_cpu / IDLE_SECONDS, 3),
     }
 
