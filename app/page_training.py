@@ -27,13 +27,14 @@ from app import render, services, shell, state, training_view
 from app.settings import AppSettings
 from curation import Curation, Job, JobNotFoundError, JobStatus, ModelVersion, RegistryError
 from curation.jobs import (
+    REPLAY_MIN_SENTENCES,
+    REPLAY_PER_CORRECTION,
     RETRAIN_DATA_FULL,
     RETRAIN_DATA_REPLAY,
     START_FROM_ENCODER,
     START_FROM_SERVING,
     JobOptionsError,
 )
-from curation.service import REPLAY_MIN_SENTENCES, REPLAY_PER_CORRECTION
 from tagger.errors import TaggerError
 from tagger.model_folder import ModelFolderError
 

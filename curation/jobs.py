@@ -106,6 +106,34 @@ RETRAIN_DATA_REPLAY = "replay"  # the corrections plus a seeded sample of the ba
 RETRAIN_DATA_FULL = "full"  # the whole base split with the corrections in
 RETRAIN_DATA_CHOICES = (RETRAIN_DATA_REPLAY, RETRAIN_DATA_FULL)
 
+# The replay sample's size: REPLAY_PER_CORRECTION base sentences per correction, at least
+# REPLAY_MIN_SENTENCES, at most the base sentences no correction replaced. Four per
+# correction makes the corrections a fifth of the data: each is seen once per epoch, as
+# in a full retrain, while four fifths of every batch still come from the distribution
+# the model in service was trained on, which holds what it knows in place. The floor
+# keeps a handful of corrections from making a run of a step or two (mostly warm-up):
+# 800 sentences are some 25 batches of 32, and it is the whole of a retrain with no
+# correction, the control the queue benchmark credits the corrections against.
+REPLAY_PER_CORRECTION = 4
+REPLAY_MIN_SENTENCES = 800
+
+
+def replay_size(corrections: int, available: int, requested: int | None = None) -> int:
+    """How many base sentences a replay retrain trains on besides ``corrections``.
+
+    ``requested`` (the job's ``replay_sentences``) or the default rule, never more than
+    the ``available`` base sentences no correction replaced.
+
+    >>> replay_size(200, 4000), replay_size(5, 4000), replay_size(200, 500)
+    (800, 800, 500)
+    >>> replay_size(300, 4000), replay_size(300, 4000, requested=100)
+    (1200, 100)
+    """
+    wanted = requested if requested is not None else corrections * REPLAY_PER_CORRECTION
+    if requested is None:
+        wanted = max(wanted, REPLAY_MIN_SENTENCES)
+    return min(wanted, available)
+
 
 @dataclass(frozen=True)
 class TrainJobOptions:
@@ -133,7 +161,7 @@ class TrainJobOptions:
             with the corrections in, under ``RETRAIN_OVERRIDES``. A training from the
             encoder, or with nothing in service, always trains on the full data.
         replay_sentences: base sentences a replay retrain replays; None: the default
-            rule (``worker.job_data.replay_size``). Capped at the base sentences that no
+            rule (:func:`replay_size`). Capped at the base sentences that no
             correction replaced.
         replay_seed: seeds the replay sample; None: the training recipe's seed.
     """

@@ -48,6 +48,7 @@ from curation.jobs import (
     Job,
     JobQueue,
     TrainJobOptions,
+    replay_size,
 )
 from curation.promotion import PromotionPolicy
 from curation.registry import ModelVersion, Registry
@@ -59,34 +60,6 @@ from tagger.references import registry_dir as resolve_registry_dir
 LOG_DIR = "logs"
 WORKER_LOG = "worker.log"
 FIRST_JOB_REQUESTER = "first start (no model yet)"
-
-# The default size of a replay retrain's sample, as ``worker.job_data.replay_size`` (the
-# worker's definition, which draws the sample) computes it. Restated here because the app
-# may import neither ``worker`` nor ``training`` (tests/test_app_imports.py);
-# tests/test_curation_service.py checks that both agree.
-REPLAY_PER_CORRECTION = 4
-REPLAY_MIN_SENTENCES = 800
-
-
-def replay_size(corrections: int, available: int, requested: int | None = None) -> int:
-    """How many base sentences a replay retrain replays besides ``corrections``.
-
-    The same rule as ``worker.job_data.replay_size``: ``requested`` (a job's
-    ``replay_sentences``) or ``max(REPLAY_PER_CORRECTION x corrections,
-    REPLAY_MIN_SENTENCES)``, never more than the ``available`` base sentences that no
-    correction replaced.
-
-    Args:
-        corrections: distinct corrected sentences (by words) the job trains on.
-        available: base train sentences that no correction replaced.
-        requested: the job's ``replay_sentences``; None: the default rule.
-
-    >>> replay_size(200, 4000), replay_size(5, 4000), replay_size(300, 4000, requested=100)
-    (800, 800, 100)
-    """
-    if requested is not None:
-        return min(requested, available)
-    return min(max(corrections * REPLAY_PER_CORRECTION, REPLAY_MIN_SENTENCES), available)
 
 
 @dataclass(frozen=True)

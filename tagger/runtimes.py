@@ -161,7 +161,7 @@ class OnnxRuntime:
     """An ONNX Runtime session of a graph written by `tagger.onnx_graph`.
 
     Args:
-        path: the `.onnx` graph.
+        path: the `.onnx` graph, or the serialized graph itself.
         threads: cores to use (default: all this process may run on). Each window runs
             on one core and `threads` windows run at once, in one shared session.
 
@@ -174,7 +174,7 @@ class OnnxRuntime:
     # ONNX Runtime has no compiled shapes to reuse: pad to the batch's longest window only.
     bucketed = False
 
-    def __init__(self, path: str | Path, *, threads: int | None = None) -> None:
+    def __init__(self, path: str | Path | bytes, *, threads: int | None = None) -> None:
         import onnxruntime
 
         self.threads = max(1, threads or available_cores())
@@ -184,7 +184,9 @@ class OnnxRuntime:
         options.log_severity_level = 3  # shape-merge notices on fused operators are noise
         try:
             self.session = onnxruntime.InferenceSession(
-                str(path), options, providers=["CPUExecutionProvider"]
+                path if isinstance(path, bytes) else str(path),
+                options,
+                providers=["CPUExecutionProvider"],
             )
         except Exception as error:  # onnxruntime raises its own exception types
             remedy = f"delete {path}; the next load derives it again from the model's weights"

@@ -58,6 +58,7 @@ from tagger.runtimes import (
     OnnxRuntime,
     RuntimeSetupError,
     choose_serving,
+    default_runtime,
     ensure_onnx_graph,
 )
 from tagger.spans import Span, TaggedSentence, spans_of
@@ -108,17 +109,18 @@ class Tagger:
         self.folder = loaded.folder
         self.info = loaded.metadata
         self.labels = list(loaded.metadata.labels)
+        self._decoder_name = decoder
         self._decode = _decoder(decoder, loaded)
         if packed_context == "auto":
             packed_context = default_packed_context(loaded.metadata.windows)
-        elif isinstance(packed_context, str) or (
-            packed_context is not None and packed_context < 0
-        ):
+        elif isinstance(packed_context, str) or (packed_context is not None and packed_context < 0):
             raise WindowSettingsError(
                 f"packed_context={packed_context!r} is not a context size",
                 fix="pass packed_context='auto' (the model's default), None (one window per "
                 "sentence) or a number of context tokens, 0 or more",
             )
+        self._loaded = loaded
+        self._packed_context = packed_context
         self._predictor = WordPredictor(
             runtime,
             loaded.encoder,
@@ -310,3 +312,33 @@ RUNTIME_LOADERS: dict[str, Callable[[Path, str], tuple[LoadedModel, LogitsRuntim
     "keras": _load_keras,
     "onnx": _load_onnx,
 }
+
+
+def scoring_tagger(tagger: Tagger) -> Tagger:
+    """A tagger of the same Keras model for scoring it: on ONNX Runtime float32 where that
+    is how a CPU-only machine serves, else `tagger` itself.
+
+    Training scores its model on devel every epoch and on test at the end; ONNX Runtime's
+    float32 kernels give the same labels as Keras up to float rounding, in less time on
+    the CPU. The graph is built from the weights as they are now: call this again after
+    they change.
+
+    Example:
+        >>> keras_tagger = Tagger.load(tiny_model_dir, runtime="keras")
+        >>> scoring_tagger(keras_tagger).describe_serving()
+        'ONNX Runtime float32 on CPU'
+    """
+    model = getattr(tagger, "_keras_model", None)  # test doubles have none
+    if model is None or default_runtime() != "onnx":
+        return tagger
+    from tagger.onnx_graph import classifier_graph, classifier_weights
+
+    loaded = tagger._loaded
+    graph = classifier_graph(classifier_weights(model), loaded.metadata.backbone_config)
+    return Tagger(
+        loaded,
+        decoder=tagger._decoder_name,
+        runtime=OnnxRuntime(graph.SerializeToString()),
+        packed_context=tagger._packed_context,
+        precision="float32",
+    )

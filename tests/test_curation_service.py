@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from curation import service
 from curation.database import Database
 from curation.jobs import JobOptionsError, JobStatus, TrainJobOptions
 from curation.promotion import PromotionDecision
@@ -234,19 +233,3 @@ def test_replay_default_counts_corrected_sentences_as_the_worker_does(
             annotator="ada",
         )
     assert curation.replay_default() == ReplayDefault(corrections=251, sentences=1004)
-
-
-def test_the_app_s_replay_size_is_the_worker_s() -> None:
-    """curation.service restates worker.job_data's rule (the app may not import the worker)."""
-    from worker import job_data
-
-    assert (service.REPLAY_PER_CORRECTION, service.REPLAY_MIN_SENTENCES) == (
-        job_data.REPLAY_PER_CORRECTION,
-        job_data.REPLAY_MIN_SENTENCES,
-    )
-    for corrections in (0, 1, 199, 200, 201, 1000):
-        for available in (0, 150, 799, 800, 4000):
-            for requested in (None, 1, 100, 5000):
-                ours = service.replay_size(corrections, available, requested)
-                theirs = job_data.replay_size(corrections, available, requested)
-                assert ours == theirs, (corrections, available, requested)

@@ -98,7 +98,7 @@ def test_a_failing_window_fails_the_batch_instead_of_leaving_zeros(
     inputs = random_batch(len(loaded.encoder.vocab), seed=8)
     inputs["token_ids"] = inputs["token_ids"].copy()
     inputs["token_ids"][1, 0] = 10**6  # beyond the vocabulary: Gather fails on this window
-    with pytest.raises(Exception, match="(?i)gather|indices"):
+    with pytest.raises(Exception, match=r"(?i)gather|indices"):
         runtime.logits(inputs)
 
 
@@ -353,3 +353,29 @@ def test_no_fallback_where_it_would_change_what_was_asked_for(
     block_the_cache(tmp_path, monkeypatch)
     with pytest.raises(RuntimeSetupError, match="TAGGER_CACHE_DIR"):
         Tagger.load(tiny_model_dir, runtime=runtime, precision="int8")
+
+
+def test_training_scores_on_onnx_float32_with_the_keras_labels(tiny_model_dir: Path) -> None:
+    from tagger.tagger import scoring_tagger
+
+    keras_tagger = Tagger.load(tiny_model_dir, runtime="keras")
+    scorer = scoring_tagger(keras_tagger)
+    assert scorer.describe_serving() == "ONNX Runtime float32 on CPU"
+    sentences = [s.words for s in tiny_corpus()]
+    for (keras_labels, keras_scores), (labels, scores) in zip(
+        keras_tagger.tag_words(sentences), scorer.tag_words(sentences), strict=True
+    ):
+        assert labels == keras_labels
+        np.testing.assert_allclose(scores, keras_scores, atol=1e-4)
+
+
+def test_training_scores_with_keras_itself_where_keras_serves(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tagger import tagger as tagger_module
+
+    monkeypatch.setattr(tagger_module, "default_runtime", lambda: "keras")
+    keras_tagger = Tagger.load(tiny_model_dir, runtime="keras")
+    assert tagger_module.scoring_tagger(keras_tagger) is keras_tagger
+    onnx_tagger = Tagger.load(tiny_model_dir, runtime="onnx")
+    assert tagger_module.scoring_tagger(onnx_tagger) is onnx_tagger  # no Keras model to export

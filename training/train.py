@@ -35,7 +35,7 @@ from tagger.errors import TaggerError, run_cli
 from tagger.model import MaskedTokenCrossEntropy, build_token_classifier
 from tagger.model_folder import LoadedModel, ModelMetadata, save_model_folder
 from tagger.scoring import best_f1_key, format_score
-from tagger.tagger import Tagger
+from tagger.tagger import Tagger, scoring_tagger
 from tagger.tokenization import WordPieceEncoder
 from training.datasets import WindowBatches, training_windows
 from training.evaluate import evaluate_predictions
@@ -58,8 +58,9 @@ SCORE_KEYS = ("precision", "recall", "f1", "n_gold", "n_pred")
 
 
 def dev_scores(tagger: Tagger, dev: Sequence[Sentence]) -> dict[str, Any]:
-    """Strict P/R/F1 and counts of ``tagger`` on ``dev``, as every epoch records them."""
-    predictions = tagger.tag_words([sentence.words for sentence in dev])
+    """Strict P/R/F1 and counts of ``tagger`` on ``dev``, as every epoch records them
+    (on ONNX Runtime float32 on a CPU-only machine: :func:`tagger.tagger.scoring_tagger`)."""
+    predictions = scoring_tagger(tagger).tag_words([sentence.words for sentence in dev])
     scores = evaluate_predictions(dev, [labels for labels, _ in predictions])
     return {key: scores[key] for key in SCORE_KEYS}
 
@@ -329,7 +330,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     if not args.no_test:
         from training.evaluate import evaluate_tagger
 
-        test_scores = evaluate_tagger(result.tagger, load_split("test", args.data_dir))
+        test_scores = evaluate_tagger(
+            scoring_tagger(result.tagger), load_split("test", args.data_dir)
+        )
         metadata.metrics["test"] = {k: test_scores[k] for k in SCORE_KEYS}
         print(f"test: strict F1 {format_score(test_scores['f1'])}", file=sys.stderr)
     folder = save_model_folder(result.tagger.model, encoder.vocab_path, metadata, args.out)

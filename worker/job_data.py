@@ -28,20 +28,16 @@ from pathlib import Path
 from typing import Any
 
 from curation.corrections import Correction
-from curation.jobs import RETRAIN_DATA_FULL, RETRAIN_DATA_REPLAY
+from curation.jobs import (
+    REPLAY_MIN_SENTENCES,
+    REPLAY_PER_CORRECTION,
+    RETRAIN_DATA_FULL,
+    RETRAIN_DATA_REPLAY,
+    replay_size,
+)
 from tagger.bio import Sentence
 from training.data import file_sha256, load_split, split_path
 
-# The replay sample's size: REPLAY_PER_CORRECTION base sentences per correction, at least
-# REPLAY_MIN_SENTENCES, at most the base sentences no correction replaced. Four per
-# correction makes the corrections a fifth of the data: each is seen once per epoch, as
-# in a full retrain, while four fifths of every batch still come from the distribution
-# the model in service was trained on, which holds what it knows in place. The floor
-# keeps a handful of corrections from making a run of a step or two (mostly warm-up):
-# 800 sentences are some 25 batches of 32, and it is the whole of a retrain with no
-# correction, the control the queue benchmark credits the corrections against.
-REPLAY_PER_CORRECTION = 4
-REPLAY_MIN_SENTENCES = 800
 # The sample is drawn in runs of this many consecutive base sentences: the default
 # recipe reads 64 context pieces across sentence boundaries, and BC5CDR's training
 # abstracts run about 9 sentences (500 abstracts, 4,560 sentences), so a replayed
@@ -113,23 +109,6 @@ def _merge(
         "corrections_added": len(added),
     }
     return merged, corrected, counts
-
-
-def replay_size(corrections: int, available: int, requested: int | None = None) -> int:
-    """How many base sentences a replay retrain trains on besides ``corrections``.
-
-    ``requested`` (the job's ``replay_sentences``) or the default rule, never more than
-    the ``available`` base sentences no correction replaced.
-
-    >>> replay_size(200, 4000), replay_size(5, 4000), replay_size(200, 500)
-    (800, 800, 500)
-    >>> replay_size(300, 4000), replay_size(300, 4000, requested=100)
-    (1200, 100)
-    """
-    wanted = requested if requested is not None else corrections * REPLAY_PER_CORRECTION
-    if requested is None:
-        wanted = max(wanted, REPLAY_MIN_SENTENCES)
-    return min(wanted, available)
 
 
 def replay_sample(

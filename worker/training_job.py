@@ -49,7 +49,7 @@ from tagger.encoders import Encoder, load_encoder
 from tagger.errors import TaggerError
 from tagger.model_folder import LoadedModel, load_model_folder, save_model_folder
 from tagger.scoring import format_score
-from tagger.tagger import Tagger
+from tagger.tagger import Tagger, scoring_tagger
 from tagger.windows import WindowSettings
 from training.evaluate import evaluate_tagger
 from training.recipes import TrainSettings
@@ -296,7 +296,7 @@ class JobRunner:
         self.check("evaluating")
         tagger = result.tagger
         with phases.measure("test_eval"):
-            test_scores = evaluate_tagger(tagger, data.test)
+            test_scores = evaluate_tagger(scoring_tagger(tagger), data.test)
         tagger.info.metrics["test"] = {key: test_scores[key] for key in SCORE_KEYS}
         dev_f1 = tagger.info.metrics.get("dev", {}).get("f1")  # None: no dev mention
         policy = self.policy or self.registry.policy
@@ -495,7 +495,7 @@ class JobRunner:
             return serving.dev_f1, "registry"
         try:
             loaded = start.serving or load_model_folder(serving.folder)
-            scores = evaluate_tagger(Tagger(loaded), dev)
+            scores = evaluate_tagger(scoring_tagger(Tagger(loaded)), dev)
         except Exception as error:
             raise BaselineError(
                 f"the version in service, {serving.version}, cannot be scored on this job's "
