@@ -291,6 +291,8 @@ def serving_section(results: Results) -> str:
     cpu = peer["cpu"]
     int8_flags = [flag for flag in ("avx512_vnni", "avx_vnni", "amx_int8") if cpu.get(flag)]
     ratio = default["words_per_s"] / fastest["words_per_s_best"]
+    int8_rows = [row for row in serving["ours"] if row["precision"] == "int8"]
+    best_int8 = max(int8_rows, key=lambda row: row["dev"]["f1"] or 0.0)
     peer_f1 = (
         "; the peer's F1 is its trained model's"
         if peer.get("head") == "trained"
@@ -324,7 +326,9 @@ def serving_section(results: Results) -> str:
             f"Our model here is `{serving['model']}` (its devel F1 "
             f"{fmt(serving['model_dev']['f1'])} when trained)"
             + peer_f1
-            + ". Serving choices are read by devel F1; test F1 is computed once per row. "
+            + ". Serving choices are read by devel F1; test F1 is computed once per row: "
+            f"the highest devel F1 among the int8 rows is {best_int8['name']}'s "
+            f"({fmt(best_int8['dev']['f1'])}), the default's {fmt(default['dev']['f1'])}. "
             f"{memory_sentence(results)}Command: `{serving['command']}`, which runs "
             f"`{serving['peer_command']}` right after.\n\n"
         )
@@ -532,6 +536,130 @@ def queue_section(results: Results) -> str:
     return title + "\n".join(lines) + "\n\n"
 
 
+def quick_retrain_section(results: Results) -> str:
+    quick, full = results.get("quick_retrain"), results.get("queue")
+    title = "## Retrain in minutes: Quick (corrections + replayed sample) against Full\n\n"
+    if not quick:
+        return title + MISSING.format(step="quick_retrain")
+    lines = [
+        "| retrain | arm | corrections | trained on (sentences) | test P / R | test F1 | "
+        "F1 − its control | devel F1 | retrain s (whole worker run) | seconds by phase |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    runs = [("Quick", quick)] + ([("Full", full)] if full else [])
+    gains: dict[str, float] = {}
+    for label, run in runs:
+        arms = run["arms"]
+        control = arms.get("none", {}).get("test", {}).get("f1")
+        for name in ("none", "queue"):
+            arm = arms.get(name)
+            if arm is None:
+                continue
+            test = arm["test"]
+            gain = test["f1"] - control if control is not None and name != "none" else None
+            if gain is not None:
+                gains[label] = gain
+            phases = arm.get("phase_seconds") or {}
+            shown = ", ".join(f"{phase} {fmt(sec, 0)}" for phase, sec in phases.items())
+            lines.append(
+                f"| {label} | {'queue-chosen' if name == 'queue' else 'none (control)'} | "
+                f"{arm['corrected']} | {arm.get('train_sentences', 'all')} | "
+                f"{fmt(test['precision'])} / {fmt(test['recall'])} | {fmt(test['f1'])} | "
+                f"{fmt(gain) if gain is not None else ''} | {fmt(arm['dev']['f1'])} | "
+                f"{fmt(arm['retrain_seconds'], 0)} | {shown or 'not recorded'} |"
+            )
+    quick_queue = quick["arms"].get("queue")
+    verdict = ""
+    if quick_queue and full and "queue" in full["arms"]:
+        behind = full["arms"]["queue"]["test"]["f1"] - quick_queue["test"]["f1"]
+        verdict = (
+            f" Measured: Quick took {fmt(quick_queue['retrain_seconds'], 0)} s for "
+            f"{quick_queue['corrected']} corrections (goal < 300 s) and its test F1 is "
+            f"{fmt(behind)} below Full's (goal ≤ 0.3)."
+        )
+    credit = (
+        " The corrections' own share (queue arm − its control): "
+        + ", ".join(f"{label} {fmt(gain)}" for label, gain in gains.items())
+        + "."
+        if gains
+        else ""
+    )
+    return (
+        title
+        + "\n".join(lines)
+        + "\n\nThe queue benchmark's base model, pool and 200 queue-chosen corrections "
+        "(section below); each arm retrains through the worker (`python -m worker --once`) "
+        "in its own database and registry and is scored on test once. Quick: one epoch at "
+        "the replay learning rate over the corrections plus base sentences replayed in "
+        "runs of 8; its control replays the same base sample with no correction. Full: "
+        "the queue step's arms, one epoch over the whole half split plus the corrections."
+        + verdict
+        + credit
+        + f" One seed. Command: `{quick['command']}`.\n\n"
+    )
+
+
+APP_PATH_NAMES = {
+    "library": "library: `Tagger.tag_words` over test",
+    "inspect": "Inspect page's code (parse, tag, compare with the file's labels)",
+    "inspect_live": "Inspect page live: Streamlit server + Chromium, file in to scores shown",
+    "tag_page": "Tag page's code, one 250-word abstract (median of 20)",
+    "tag_page_pasted": "Tag page's code, abstracts pasted as one text",
+    "collections": "worker's collection tagging, 10-sentence documents, database included",
+    "library_end": "library again, after every other path (the machine's drift)",
+}
+
+
+def app_paths_section(results: Results) -> str:
+    measured = results.get("app_paths")
+    title = "## What a curator waits for: the app's paths against the library's\n\n"
+    if not measured:
+        return title + MISSING.format(step="app_paths")
+    lines = ["| path | words/s | ÷ library, same run |", "|---|---|---|"]
+    for name, path in measured["paths"].items():
+        lines.append(
+            f"| {APP_PATH_NAMES.get(name, name)} | {fmt(path['words_per_s'], 0)} | "
+            f"{path['ratio']:.2f} |"
+        )
+    return (
+        title
+        + "\n".join(lines)
+        + f"\n\nModel `{measured['model']}`, {measured['serving']}, {measured['threads']} "
+        "threads. Goal: every path at the library's speed (÷ library ≈ 1; the drift row "
+        "says how far this machine's speed moved during the run). Command: "
+        f"`{measured['command']}`.\n\n"
+    )
+
+
+def first_highlight_section(results: Results) -> str:
+    measured = results.get("first_highlight")
+    title = "## From `make run` on a clean clone to the first highlighted abstract\n\n"
+    if not measured:
+        return title + MISSING.format(step="first_highlight")
+    seconds = measured.get("seconds_since_make_start") or {}
+    lines = ["| stage | seconds after `make run` started |", "|---|---|"]
+    for stage, value in seconds.items():
+        shown = fmt(value, 0) if value is not None else "not reached"
+        lines.append(f"| {stage.replace('_', ' ')} | {shown} |")
+    model = measured.get("model_that_tagged") or measured.get("first_model_in_service") or {}
+    goals = measured.get("goals") or {}
+    timing = goals.get("first_highlight_within_10_minutes", {})
+    accuracy = goals.get("devel_f1_at_least_68", {})
+    cache = measured.get("pip_cache") or {}
+    return (
+        title
+        + "\n".join(lines)
+        + f"\n\nOutcome: {measured.get('outcome')}. The version that drew the highlight: "
+        f"`{model.get('version')}`, preliminary: {model.get('preliminary')}, strict devel "
+        f"F1 {fmt(model.get('devel_f1'))}, taken at training step {model.get('steps')}. "
+        f"Goals: first highlight within 600 s: {'met' if timing.get('met') else 'not met'}; "
+        f"its devel F1 at least 68: {'met' if accuracy.get('met') else 'not met'}. pip's "
+        f"download cache {'existed' if cache.get('existed') else 'was empty'} (a machine "
+        "that never installed these packages downloads them first). Command: "
+        f"`{measured['command']}`.\n\n"
+    )
+
+
 def render_markdown(results: Results, machine: str) -> str:
     return "".join(
         [
@@ -540,9 +668,12 @@ def render_markdown(results: Results, machine: str) -> str:
             accuracy_section(results),
             ablation_section(results),
             raw_text_section(results),
+            first_highlight_section(results),
             serving_section(results),
+            app_paths_section(results),
             training_time_section(results),
             retrain_section(results),
+            quick_retrain_section(results),
             load_section(results),
             actions_section(results),
             queue_section(results),
