@@ -1,0 +1,59 @@
+"""The BENCHMARKS.md sections of issue 10's measurements, rendered from fake results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks.report import app_paths_section, first_highlight_section, quick_retrain_section
+
+
+def arm(f1: float, seconds: float, corrected: int, **extra: Any) -> dict[str, Any]:
+    scores = {"precision": f1, "recall": f1, "f1": f1}
+    return {"test": scores, "dev": scores, "corrected": corrected,
+            "retrain_seconds": seconds, **extra}  # fmt: skip
+
+
+def test_the_quick_retrain_section_credits_corrections_against_each_control() -> None:
+    phases = {"train": 100.0, "dev_eval": 30.0, "test_eval": 40.0}
+    quick = {
+        "command": "quick",
+        "arms": {
+            "none": arm(69.0, 200.0, 0, phase_seconds=phases, train_sentences=800),
+            "queue": arm(71.5, 250.0, 200, phase_seconds=phases, train_sentences=1000),
+        },
+    }
+    full = {"command": "full", "measured": "then",
+            "arms": {"none": arm(70.0, 900.0, 0), "queue": arm(70.5, 950.0, 200)}}  # fmt: skip
+    section = quick_retrain_section({"quick_retrain": quick, "queue": full})
+    assert "| Quick | queue-chosen | 200 | 1000 |" in section
+    assert "| 2.50 |" in section and "| 0.50 |" in section  # each arm minus its own control
+    assert "Quick took 250 s for 200 corrections (goal < 300 s; 70 s of it scoring" in section
+    assert "its test F1 minus Full's is +1.00 (goal ≥ −0.30)" in section
+    assert "run `python -m benchmarks.run_all --steps quick_retrain`" in quick_retrain_section({})
+
+
+def test_the_app_paths_section_gives_each_path_s_ratio_to_the_library() -> None:
+    measured = {"model": "m", "serving": "ONNX Runtime int8 on CPU", "threads": 2,
+                "command": "python -m benchmarks.app_paths",
+                "paths": {"library": {"words_per_s": 4000.0, "ratio": 1.0},
+                          "inspect": {"words_per_s": 3800.0, "ratio": 0.95}}}  # fmt: skip
+    section = app_paths_section({"app_paths": measured})
+    assert "| library: `Tagger.tag_words` over test | 4000 | 1.00 |" in section
+    assert "| 3800 | 0.95 |" in section
+
+
+def test_the_first_highlight_section_names_the_stages_and_the_goals() -> None:
+    measured = {
+        "command": "python -m benchmarks.first_highlight", "outcome": "completed",
+        "seconds_since_make_start": {"app_healthy": 150.0, "first_highlight": 700.0,
+                                     "page_ready": None},
+        "model_that_tagged": {"version": "v1", "preliminary": True, "devel_f1": 61.2,
+                              "steps": 120},
+        "goals": {"first_highlight_within_10_minutes": {"met": False},
+                  "devel_f1_at_least_68": {"met": False}},
+        "pip_cache": {"existed": True},
+    }  # fmt: skip
+    section = first_highlight_section({"first_highlight": measured})
+    assert "| app healthy | 150 |" in section and "| page ready | not reached |" in section
+    assert "`v1`, preliminary: True, strict devel F1 61.20, taken at training step 120" in section
+    assert "within 600 s: not met" in section and "at least 68: not met" in section
