@@ -734,7 +734,9 @@ def open_tag_page(page: Any, url: str, timeline: Timeline, timeout_s: float) -> 
     while True:
         wait = min(PAGE_WAIT_MS, _remaining_ms(timeline, timeout_s, "page_ready"))
         try:
-            page.goto(f"{url}/tag", wait_until="domcontentloaded", timeout=wait)
+            # The Tag page is the app's default page: it lives at the root, and /tag is
+            # "Page not found" (a dialog over the page that blocks typing).
+            page.goto(f"{url}/", wait_until="domcontentloaded", timeout=wait)
             page.get_by_role("textbox", name="Abstract", exact=True).wait_for(timeout=wait)
             button = page.get_by_role("button", name="Tag", exact=True)
             button.wait_for(timeout=wait)

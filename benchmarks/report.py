@@ -654,7 +654,14 @@ def first_highlight_section(results: Results) -> str:
     return (
         title
         + "\n".join(lines)
-        + f"\n\nOutcome: {measured.get('outcome')}. The version that drew the highlight: "
+        + f"\n\nOutcome: {measured.get('outcome')}"
+        + (
+            f" while waiting for {measured.get('waiting_for')} "
+            f"({(measured.get('problem') or '').splitlines()[0][:160]})"
+            if measured.get("outcome") != "completed"
+            else ""
+        )
+        + ". The version that drew the highlight (else the first in service): "
         f"`{model.get('version')}`, preliminary: {model.get('preliminary')}, strict devel "
         f"F1 {fmt(model.get('devel_f1'))}, taken at training step {model.get('steps')}. "
         f"Goals: first highlight within 600 s: {'met' if timing.get('met') else 'not met'}; "
