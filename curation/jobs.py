@@ -229,19 +229,9 @@ class TrainJobOptions:
                 where=where,
                 fix=f"use {' or '.join(START_POINTS)}",
             )
-        steps = options.preliminary_after_steps
-        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int)):
-            raise JobOptionsError(
-                f"preliminary_after_steps={steps!r} is not a whole number of steps",
-                where=where,
-                fix="give a number of training steps of 1 or more, or leave it out",
-            )
-        if steps is not None and steps < 1:
-            raise JobOptionsError(
-                f"preliminary_after_steps={steps} is below 1",
-                where=where,
-                fix="give a number of training steps of 1 or more, or leave it out",
-            )
+        _check_count(
+            "preliminary_after_steps", options.preliminary_after_steps, "training steps", where
+        )
         options._check_retrain_data(where)
         return options
 
@@ -262,20 +252,7 @@ class TrainJobOptions:
                 fix="use start_from=serving, or retrain_data=full (or leave it out) for a "
                 "training from the encoder",
             )
-        if sentences is not None and (
-            isinstance(sentences, bool) or not isinstance(sentences, int)
-        ):
-            raise JobOptionsError(
-                f"replay_sentences={sentences!r} is not a whole number of sentences",
-                where=where,
-                fix="give a number of base sentences of 1 or more, or leave it out",
-            )
-        if sentences is not None and sentences < 1:
-            raise JobOptionsError(
-                f"replay_sentences={sentences} is below 1",
-                where=where,
-                fix="give a number of base sentences of 1 or more, or leave it out",
-            )
+        _check_count("replay_sentences", sentences, "base sentences", where)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise JobOptionsError(
                 f"replay_seed={seed!r} is not a whole number",
@@ -679,3 +656,21 @@ def _stale_reason(job: Job, cutoff: datetime, is_gone: Callable[[str | None], bo
         last = "never" if job.heartbeat_at is None else f"{job.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC"
         return f"The worker {job.worker} stopped responding (last heartbeat: {last})"
     return None
+
+
+def _check_count(name: str, value: object, unit: str, where: str) -> None:
+    """``value`` is None or a whole number of 1 or more, else a :class:`JobOptionsError`."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise JobOptionsError(
+            f"{name}={value!r} is not a whole number of {unit}",
+            where=where,
+            fix=f"give a number of {unit} of 1 or more, or leave it out",
+        )
+    if value < 1:
+        raise JobOptionsError(
+            f"{name}={value} is below 1",
+            where=where,
+            fix=f"give a number of {unit} of 1 or more, or leave it out",
+        )

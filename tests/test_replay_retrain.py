@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from curation.corrections import Correction, CorrectionsStore
+from curation.corrections import Correction
 from curation.jobs import Job, JobStatus, TrainJobOptions
 from tagger.bio import Sentence
 from tests.tiny import TINY_RECIPE, tiny_corpus, tiny_encoder
-from tests.worker_helpers import write_tiny_data
+from tests.worker_helpers import save_correction, write_tiny_data
 from worker import training_job
 from worker.job_data import (
     DEV_SHA_KEY,
@@ -167,18 +167,6 @@ def trained_on(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[list[Sentence]]
     yield seen
 
 
-def save(store: CorrectionsStore, sentence: Sentence, index: int) -> Correction:
-    return store.save(
-        words=sentence.words,
-        labels=sentence.labels,
-        predicted=["O"] * len(sentence.words),
-        source="file:train.tsv",
-        sentence_index=index,
-        model_version="v0",
-        annotator="ada",
-    ).correction
-
-
 def run_job(worker: Worker, **options: Any) -> Job:
     queued = worker.queue.enqueue(options=TrainJobOptions(**options).to_json())
     assert queued.created and queued.job is not None
@@ -190,7 +178,10 @@ def test_a_replay_retrain_trains_on_corrections_and_the_sample_and_says_so(
     worker: Worker, data_dir: Path, trained_on: list[list[Sentence]]
 ) -> None:
     base = tiny_corpus()[:48]
-    saved = [save(worker.corrections, unlabelled(base[3]), 3), save(worker.corrections, ADDED, 0)]
+    saved = [
+        save_correction(worker.corrections, unlabelled(base[3]), 3),
+        save_correction(worker.corrections, ADDED, 0),
+    ]
     job = run_job(worker, replay_sentences=10, replay_seed=4)
     assert job.status == JobStatus.SUCCEEDED, job.error
     (train,) = trained_on
@@ -216,7 +207,10 @@ def test_a_full_retrain_trains_on_everything(
     worker: Worker, data_dir: Path, trained_on: list[list[Sentence]]
 ) -> None:
     base = tiny_corpus()[:48]
-    saved = [save(worker.corrections, unlabelled(base[3]), 3), save(worker.corrections, ADDED, 0)]
+    saved = [
+        save_correction(worker.corrections, unlabelled(base[3]), 3),
+        save_correction(worker.corrections, ADDED, 0),
+    ]
     job = run_job(worker, retrain_data="full")
     assert job.status == JobStatus.SUCCEEDED, job.error
     (train,) = trained_on
@@ -248,7 +242,7 @@ def test_the_serving_dev_f1_is_reused_only_for_the_same_dev_sentences(
     measured = evaluate_tagger(Tagger(load_model_folder(version.folder)), dev)["f1"]
     assert promotion["serving_dev_f1"] == version.dev_f1 == measured
     # A correction of a dev sentence holds it out: other dev sentences, measured again.
-    save(worker.corrections, unlabelled(dev[0]), 0)
+    save_correction(worker.corrections, unlabelled(dev[0]), 0)
     third = run_job(worker)
     promotion = worker.registry.get(third.model_version or "").summary["promotion"]
     assert promotion["serving_dev_f1_from"] == "measured"
@@ -270,7 +264,7 @@ def test_a_training_from_the_encoder_uses_the_full_data(
     worker: Worker, data_dir: Path, trained_on: list[list[Sentence]]
 ) -> None:
     base = tiny_corpus()[:48]
-    saved = [save(worker.corrections, unlabelled(base[3]), 3)]
+    saved = [save_correction(worker.corrections, unlabelled(base[3]), 3)]
     job = run_job(worker, start_from="encoder")
     assert job.status == JobStatus.SUCCEEDED, job.error
     assert trained_on == [merge_corrections(full_base(data_dir), saved)[0]]

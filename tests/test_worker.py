@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from curation.corrections import Correction, CorrectionsStore
+from curation.corrections import Correction
 from curation.jobs import Job, JobSignal, JobStatus
 from tagger.bio import Sentence
 from tagger.model_folder import read_metadata
 from tests.conftest import REPO_ROOT
 from tests.tiny import TINY_RECIPE, tiny_corpus, tiny_encoder
-from tests.worker_helpers import on_step, worker_cli_args, write_tiny_data
+from tests.worker_helpers import on_step, save_correction, worker_cli_args, write_tiny_data
 from worker.job_data import merge_corrections
 from worker.loop import Worker, WorkerSettings, main
 from worker.progress import JobProgressCallback
@@ -48,18 +48,6 @@ def make_worker(settings: WorkerSettings) -> Worker:
     )
     worker.start()
     return worker
-
-
-def save_correction(store: CorrectionsStore, sentence: Sentence, index: int = 0) -> Correction:
-    return store.save(
-        words=sentence.words,
-        labels=sentence.labels,
-        predicted=["O"] * len(sentence.words),
-        source="file:train.tsv",
-        sentence_index=index,
-        model_version="v0",
-        annotator="ada",
-    ).correction
 
 
 def flip_first_entity(sentence: Sentence) -> Sentence:

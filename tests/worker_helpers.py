@@ -8,8 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from curation.corrections import Correction, CorrectionsStore
 from curation.jobs import JobQueue, JobSignal
-from tagger.bio import write_bio
+from tagger.bio import Sentence, write_bio
 from tests.tiny import tiny_corpus
 
 if TYPE_CHECKING:
@@ -79,3 +80,15 @@ def on_step(queue: JobQueue, hook: Callable[[int], None]) -> None:
         return signal_
 
     queue.heartbeat = heartbeat  # type: ignore[method-assign]
+
+
+def save_correction(store: CorrectionsStore, sentence: Sentence, index: int = 0) -> Correction:
+    return store.save(
+        words=sentence.words,
+        labels=sentence.labels,
+        predicted=["O"] * len(sentence.words),
+        source="file:train.tsv",
+        sentence_index=index,
+        model_version="v0",
+        annotator="ada",
+    ).correction
