@@ -21,7 +21,10 @@ or serving computation, so the rows measured before it still hold; where a recor
 command names a module that has moved since, its section says so. The review-queue work
 (collections, the queue, the span editor) and the preliminary first-model versions changed
 no training step, window, decoding or serving computation either; the load test was
-re-run after the Correct page became the span editor.
+re-run after the Correct page became the span editor. The speed work after it runs ONNX
+Runtime's windows side by side (each still alone and unpadded: the same labels) and
+scores training on ONNX Runtime float32 (the Keras labels up to float rounding): the
+serving table was measured again after it, and the F1 rows above it still hold.
 """
 
 MISSING = "_not measured yet: run `python -m benchmarks.run_all --steps {step}`_\n\n"
