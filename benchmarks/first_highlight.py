@@ -307,7 +307,7 @@ def make_environment(
 
     >>> env = make_environment(
     ...     {"PATH": "/w/.venv/bin:/usr/bin", "VIRTUAL_ENV": "/w/.venv", "TAGGER_DATA_DIR": "x",
-    ...      "HOME": "/root"}, port=8600, cache_dir=Path("/tmp/c"), data_dir=Path("/d"))
+    ...      "HOME": "/home/curator"}, port=8600, cache_dir=Path("/tmp/c"), data_dir=Path("/d"))
     >>> env["PATH"], env["BC5CDR_DIR"], env["STREAMLIT_SERVER_PORT"], "TAGGER_DATA_DIR" in env
     ('/usr/bin', '/d', '8600', False)
     """
@@ -343,7 +343,7 @@ def pip_cache_state(environ: Mapping[str, str], home: Path, *, disabled: bool) -
     """Where pip's download cache is, whether it existed (non-empty) before the run, and
     whether the install may use it.
 
-    >>> pip_cache_state({"PIP_CACHE_DIR": "/nonexistent/pip"}, Path("/root"), disabled=False)
+    >>> pip_cache_state({"PIP_CACHE_DIR": "/nonexistent/pip"}, Path("/home/c"), disabled=False)
     {'dir': '/nonexistent/pip', 'existed': False, 'used': True}
     """
     if environ.get("PIP_CACHE_DIR"):

@@ -539,8 +539,14 @@ def step_first_highlight(args: argparse.Namespace) -> None:
         run_logged(command)
     finally:  # a timed-out run still writes what it reached
         if raw.is_file():
-            save("first_highlight", {**json.loads(raw.read_text(encoding="utf-8")),
-                                     "command": display_command(command)})  # fmt: skip
+            measured = json.loads(raw.read_text(encoding="utf-8"))
+            # Machine paths say nothing to a reader of another machine: name them by role.
+            measured["repo"] = "."
+            measured["clone_dir"] = "<a new temporary folder>"
+            if measured.get("pip_cache"):
+                home = str(Path.home())
+                measured["pip_cache"]["dir"] = measured["pip_cache"]["dir"].replace(home, "~")
+            save("first_highlight", {**measured, "command": display_command(command)})
 
 
 STEPS: dict[str, Callable[[argparse.Namespace], None]] = {

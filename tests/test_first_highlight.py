@@ -78,20 +78,20 @@ def test_out_is_required() -> None:
 
 def test_the_clone_gets_its_own_defaults_and_the_port() -> None:
     base = {
-        "PATH": "/work/main/.venv/bin:/opt/venv/bin:/usr/bin",
+        "PATH": "/srv/project/.venv/bin:/opt/venv/bin:/usr/bin",
         "VIRTUAL_ENV": "/opt/venv",
-        "HOME": "/root",
+        "HOME": "/home/curator",
         "TAGGER_REGISTRY_DIR": "/elsewhere/models",
         "STREAMLIT_SERVER_PORT": "1",
         "BC5CDR_DIR": "/old",
-        "PYTHONPATH": "/work/main",
+        "PYTHONPATH": "/srv/project",
         "MAKEFLAGS": "-j8",
     }
     env = fh.make_environment(
         base, port=8700, cache_dir=Path("/t/cache"), data_dir=None, no_pip_cache=True
     )
     assert env["PATH"] == "/usr/bin"  # no virtualenv's python3.11 stands in for the system's
-    assert env["HOME"] == "/root"
+    assert env["HOME"] == "/home/curator"
     for name in ("VIRTUAL_ENV", "TAGGER_REGISTRY_DIR", "BC5CDR_DIR", "PYTHONPATH", "MAKEFLAGS"):
         assert name not in env
     assert env["STREAMLIT_SERVER_PORT"] == "8700"
@@ -275,9 +275,9 @@ def facts() -> fh.RunFacts:
     return fh.RunFacts(
         started_at="2026-01-01T00:00:00+00:00",
         command="python -m benchmarks.first_highlight --out o.json",
-        repo="/work/main",
+        repo="/srv/project",
         machine=fh.machine_facts(load_average=(0.5, 0.4, 0.3), cpu_count=2, usable=2),
-        pip_cache={"dir": "/root/.cache/pip", "existed": True, "used": True},
+        pip_cache={"dir": "/home/curator/.cache/pip", "existed": True, "used": True},
         data={"dir": "/d", "source": "--data-dir"},
     )
 
