@@ -394,6 +394,7 @@ class ModelRecord:
     epoch_end: bool | None
     job_id: int | None
     preliminary_from: str  # "registry database" or "model.json"
+    stage: str | None = None  # "first-model": the quick first model; None: the job's recipe
 
 
 def _database_summary(database: Path | None, version: str) -> dict[str, Any] | None:
@@ -448,6 +449,7 @@ def read_version(registry: Path, version: str, database: Path | None) -> ModelRe
         epoch_end=None if epoch_end is None else bool(epoch_end),
         job_id=None if point.get("job_id") is None else int(point["job_id"]),
         preliminary_from=source,
+        stage=point.get("stage", taken.get("stage")),
     )
 
 

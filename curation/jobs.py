@@ -92,13 +92,10 @@ START_FROM_SERVING = "serving"
 START_FROM_ENCODER = "encoder"
 START_POINTS = (START_FROM_SERVING, START_FROM_ENCODER)
 
-# The first training on a fresh machine serves a preliminary version after this many
-# steps. The default recipe (batch 32) runs 189 steps an epoch on BC5CDR-disease, about
-# 2.2 s a step on 2 quiet CPU cores (424 s an epoch, BENCHMARKS.md), and its epoch 1 scores
-# about 65 devel F1. 120 steps is about 4.5 minutes: with the worker's start-up, one devel
-# scoring (~50 s) and the export, a first highlight some 7 minutes after the worker starts,
-# inside the 10-minute goal with room for a slower machine, and about 3 minutes before
-# epoch 1 ends (which then serves the next preliminary if its devel F1 is higher).
+# Where a first training serves its first preliminary version when it trains no quick
+# first model (``TrainJobOptions.first_model=False``): after this many steps of the job's
+# own recipe. With the default recipe that point scored under 50 devel F1 (BENCHMARKS.md,
+# first highlight), which is why the quick first model is the default.
 DEFAULT_PRELIMINARY_AFTER_STEPS = 120
 
 # What a retrain from the model in service trains on (``TrainJobOptions.retrain_data``).
@@ -152,8 +149,13 @@ class TrainJobOptions:
             replaces them. Only a job that starts with no version in service does this
             (a preliminary never displaces a model); None (the default) means yes for
             such a job, False never.
-        preliminary_after_steps: training steps (over all epochs) before the first
-            preliminary version; None: :data:`DEFAULT_PRELIMINARY_AFTER_STEPS`.
+        preliminary_after_steps: training steps (over all epochs) of the job's own recipe
+            before a preliminary version; None: none when the job trains a quick first
+            model, else :data:`DEFAULT_PRELIMINARY_AFTER_STEPS`.
+        first_model: a job that serves preliminary versions first trains the quick first
+            model (:func:`training.recipes.first_model_recipe`: one epoch, no context)
+            and serves it, then trains its own recipe from the encoder, whose epochs
+            replace it only when their dev F1 is higher; None means yes, False skips it.
         retrain_data: what a retrain from the model in service trains on: ``replay``
             (what None means there) is every correction plus a seeded sample of the base
             train sentences they did not replace, under the short replay schedule
@@ -174,6 +176,7 @@ class TrainJobOptions:
     override: bool = False
     preliminary: bool | None = None
     preliminary_after_steps: int | None = None
+    first_model: bool | None = None
     retrain_data: str | None = None
     replay_sentences: int | None = None
     replay_seed: int | None = None
@@ -203,11 +206,32 @@ class TrainJobOptions:
             and self.retrain_data != RETRAIN_DATA_FULL
         )
 
-    @property
-    def preliminary_steps(self) -> int:
-        """The step of the first preliminary version (the default unless the job says)."""
+    def trains_first_model(self, *, serving: str | None) -> bool:
+        """Whether the job starts with the quick first model (see ``first_model``).
+
+        >>> TrainJobOptions().trains_first_model(serving=None)
+        True
+        >>> TrainJobOptions(first_model=False).trains_first_model(serving=None)
+        False
+        >>> TrainJobOptions().trains_first_model(serving="v1")
+        False
+        """
+        return self.wants_preliminary(serving=serving) and self.first_model is not False
+
+    def preliminary_steps(self, *, first_model: bool) -> int | None:
+        """The step of the job's own recipe with a preliminary version; None: no such step.
+
+        >>> TrainJobOptions().preliminary_steps(first_model=True) is None
+        True
+        >>> TrainJobOptions().preliminary_steps(first_model=False)
+        120
+        >>> TrainJobOptions(preliminary_after_steps=5).preliminary_steps(first_model=True)
+        5
+        """
         chosen = self.preliminary_after_steps
-        return DEFAULT_PRELIMINARY_AFTER_STEPS if chosen is None else chosen
+        if chosen is not None:
+            return chosen
+        return None if first_model else DEFAULT_PRELIMINARY_AFTER_STEPS
 
     def to_json(self) -> dict[str, Any]:
         return {key: value for key, value in dataclasses.asdict(self).items() if value is not None}
@@ -232,6 +256,8 @@ class TrainJobOptions:
         _check_count(
             "preliminary_after_steps", options.preliminary_after_steps, "training steps", where
         )
+        for name in ("preliminary", "first_model", "override"):
+            _check_flag(name, getattr(options, name), where)
         options._check_retrain_data(where)
         return options
 
@@ -656,6 +682,16 @@ def _stale_reason(job: Job, cutoff: datetime, is_gone: Callable[[str | None], bo
         last = "never" if job.heartbeat_at is None else f"{job.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC"
         return f"The worker {job.worker} stopped responding (last heartbeat: {last})"
     return None
+
+
+def _check_flag(name: str, value: object, where: str) -> None:
+    """``value`` is None, True or False, else a :class:`JobOptionsError`."""
+    if value is not None and not isinstance(value, bool):
+        raise JobOptionsError(
+            f"{name}={value!r} is not true or false",
+            where=where,
+            fix=f"give {name} as true or false, or leave it out",
+        )
 
 
 def _check_count(name: str, value: object, unit: str, where: str) -> None:

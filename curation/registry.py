@@ -93,6 +93,7 @@ SWEEP_MIN_AGE_S = 3600.0
 # where in its job it was taken.
 PRELIMINARY_KEY = "preliminary"
 PRELIMINARY_POINT_KEY = "preliminary_point"
+FIRST_MODEL_STAGE = "first-model"  # a preliminary point's ``stage``: the quick first model
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
@@ -188,15 +189,21 @@ class ModelVersion:
         'preliminary (epoch 1, devel F1 70.1) — training continues'
         >>> version.preliminary_note(training_continues=False)
         'preliminary (epoch 1, devel F1 70.1) — training stopped early: retrain to finish it'
+        >>> first = {**point, "stage": FIRST_MODEL_STAGE}
+        >>> replace(version, summary={**summary, "preliminary_point": first}).preliminary_note()
+        'preliminary (quick first model, devel F1 70.1) — training continues'
         >>> replace(version, summary={}).preliminary_note() is None
         True
         """
         if not self.preliminary:
             return None
         point = self.preliminary_point
-        where = [f"epoch {point['epoch']}"] if point.get("epoch") else []
-        if point.get("step") and not point.get("epoch_end"):
-            where.append(f"step {point['step']}")
+        if point.get("stage") == FIRST_MODEL_STAGE:
+            where = ["quick first model"]
+        else:
+            where = [f"epoch {point['epoch']}"] if point.get("epoch") else []
+            if point.get("step") and not point.get("epoch_end"):
+                where.append(f"step {point['step']}")
         dev_f1 = point.get("dev_f1")
         where.append("devel F1 " + ("n/a" if dev_f1 is None else f"{float(dev_f1):.1f}"))
         after = (

@@ -239,9 +239,16 @@ def test_job_options_round_trip_and_refuse_what_no_worker_can_run() -> None:
 
 def test_preliminary_options_default_to_a_first_training_only() -> None:
     assert TrainJobOptions().to_json() == {"start_from": "serving", "override": False}
-    assert TrainJobOptions().preliminary_steps == DEFAULT_PRELIMINARY_AFTER_STEPS
+    # The quick first model is the first preliminary; the step point is for jobs without it.
+    assert TrainJobOptions().trains_first_model(serving=None)
+    assert not TrainJobOptions().trains_first_model(serving="v1")
+    assert not TrainJobOptions(preliminary=False).trains_first_model(serving=None)
+    assert TrainJobOptions().preliminary_steps(first_model=True) is None
+    without = TrainJobOptions.from_json({"first_model": False})
+    assert not without.trains_first_model(serving=None)
+    assert without.preliminary_steps(first_model=False) == DEFAULT_PRELIMINARY_AFTER_STEPS
     chosen = TrainJobOptions(preliminary_after_steps=5)
-    assert TrainJobOptions.from_json(chosen.to_json()).preliminary_steps == 5
+    assert TrainJobOptions.from_json(chosen.to_json()).preliminary_steps(first_model=True) == 5
     assert TrainJobOptions().wants_preliminary(serving=None)
     assert not TrainJobOptions().wants_preliminary(serving="v1")
     assert not TrainJobOptions(preliminary=True).wants_preliminary(serving="v1")
@@ -249,6 +256,9 @@ def test_preliminary_options_default_to_a_first_training_only() -> None:
     for bad in (0, -3, 2.5, True, "10"):
         with pytest.raises(JobOptionsError, match="job 4: preliminary_after_steps="):
             TrainJobOptions.from_json({"preliminary_after_steps": bad}, job_id=4)
+    for name in ("first_model", "preliminary", "override"):
+        with pytest.raises(JobOptionsError, match=f"job 4: {name}='yes' is not true or false"):
+            TrainJobOptions.from_json({name: "yes"}, job_id=4)
 
 
 def test_retrain_data_defaults_to_replay_from_the_model_in_service() -> None:

@@ -14,14 +14,17 @@ from typing import Any
 
 import pytest
 
-from curation.jobs import Job, JobStatus, TrainJobOptions
-from curation.registry import ModelVersion
+from curation.jobs import Job, JobQueue, JobSignal, JobStatus, TrainJobOptions
+from curation.registry import FIRST_MODEL_STAGE, ModelVersion
 from curation.service import FIRST_JOB_REQUESTER
+from tagger.model_folder import load_model_folder
 from tagger.references import REGISTRY_DIR_ENV
 from tagger.tagger import Tagger
 from tests.tiny import TINY_RECIPE, tiny_encoder
 from tests.worker_helpers import on_step, write_tiny_data
+from training.recipes import FIRST_MODEL_WINDOWS
 from worker.loop import Worker, WorkerSettings
+from worker.progress import FIRST_MODEL_PHASE
 
 SENTENCE = "patients developed hypotension after cocaine ."
 
@@ -52,8 +55,12 @@ def tiny_worker(settings: WorkerSettings) -> Worker:
 
 
 def queue_job(worker: Worker, **options: Any) -> Job:
-    """Queue a job as ``ensure_first_job`` does (from the encoder), with ``options``."""
-    chosen = TrainJobOptions(**{"start_from": "encoder", **options})
+    """Queue a job as ``ensure_first_job`` does (from the encoder), with ``options``.
+
+    Without the quick first model unless ``first_model`` is given: most tests here are
+    about the preliminary points of the job's own recipe.
+    """
+    chosen = TrainJobOptions(**{"start_from": "encoder", "first_model": False, **options})
     result = worker.queue.enqueue(options=chosen.to_json(), requested_by=FIRST_JOB_REQUESTER)
     assert result.created and result.job is not None
     return result.job
@@ -135,6 +142,60 @@ def test_a_first_training_serves_a_preliminary_version_while_it_trains(
     assert len(preliminaries) <= 2  # step 2 and, if better, the end of epoch 1; never epoch 2
     log = Path(finished.log_file or "").read_text()
     assert f"preliminary version {during.serving.version} in service from step 2" in log
+
+
+def phases_seen(queue: JobQueue) -> list[str]:
+    """The progress phases the job reports, in order, each once per run of reports."""
+    phases: list[str] = []
+    original = queue.heartbeat
+
+    def heartbeat(job_id: int, worker: str, **kwargs: Any) -> JobSignal:
+        progress = kwargs.get("progress")
+        if progress is not None and (not phases or phases[-1] != progress.phase):
+            phases.append(progress.phase)
+        return original(job_id, worker, **kwargs)
+
+    queue.heartbeat = heartbeat  # type: ignore[method-assign]
+    return phases
+
+
+def test_a_first_training_serves_its_quick_first_model_then_its_own_recipe(
+    settings: WorkerSettings,
+) -> None:
+    worker = tiny_worker(settings)
+    job = queue_job(worker, first_model=None)  # the default: a quick first model
+    phases = phases_seen(worker.queue)
+    seen = watch(worker, job, {1, 6})  # steps of the job's own recipe
+    assert worker.run(once=True) == 0
+
+    # From the recipe's first step on, the quick first model served and tagged.
+    first = seen[1].serving
+    assert seen[1].status == JobStatus.RUNNING and first is not None
+    assert first.preliminary and first.job_id == job.id
+    assert first.preliminary_point["stage"] == FIRST_MODEL_STAGE
+    assert first.preliminary_note() == (
+        f"preliminary (quick first model, devel F1 {first.dev_f1:.1f}) — training continues"
+    )
+    assert seen[1].tagged_by == first.version and seen[1].graph_ready
+    windows = load_model_folder(first.folder).metadata.windows
+    assert windows.context_tokens == 0 and windows.max_tokens <= FIRST_MODEL_WINDOWS.max_tokens
+    assert first.summary["preliminary_point"]["step"] == 4  # the worker's max_steps
+    # Its own recipe's epochs did not beat it (tiny random models), so it served on.
+    assert seen[6].serving is not None and seen[6].serving.version == first.version
+    assert phases.index(FIRST_MODEL_PHASE) < phases.index("training")
+
+    finished = worker.queue.get(job.id)
+    assert finished.status == JobStatus.SUCCEEDED, finished.error
+    final = worker.registry.serving()
+    assert final is not None and final.version == finished.model_version
+    assert not final.preliminary
+    # The final version trained the job's recipe (with context), not the first model's.
+    assert load_model_folder(final.folder).metadata.windows == TINY_RECIPE.windows
+    assert final.summary["promotion"]["replaces_preliminary"] == first.version
+    assert "first_model" in final.summary["phase_seconds"]
+    log = Path(finished.log_file or "").read_text()
+    assert "quick first model" in log
+    assert f"preliminary version {first.version} in service from the quick first model" in log
 
 
 def test_a_retrain_serves_no_preliminary_version(

@@ -11,11 +11,14 @@ Example:
 True
 >>> RECIPES["peer"].learning_rate, RECIPES["peer"].windows.context_tokens
 (5e-05, 0)
+>>> quick = RECIPES["first-model"]
+>>> quick.epochs, quick.windows.max_tokens, quick.windows.context_tokens
+(1, 64, 0)
 >>> try:
 ...     recipe("fast")
 ... except TaggerError as error:
 ...     print(error)
-recipe 'fast' is unknown. Fix: use --recipe default or --recipe peer.
+recipe 'fast' is unknown. Fix: use --recipe default or --recipe peer or --recipe first-model.
 """
 
 from __future__ import annotations
@@ -74,6 +77,13 @@ class TrainSettings:
     jit_compile: bool = False
 
 
+# The quick first model's windows: sentence chunks alone, no context: 0.30 times the
+# default windows' tokens on BC5CDR-disease train (165,843 against 551,792).
+FIRST_MODEL_WINDOWS = WindowSettings(
+    max_tokens=64, max_words=30, context_tokens=0, cross_sentence=False
+)
+
+
 RECIPES: dict[str, TrainSettings] = {
     "default": TrainSettings(),
     # The Hugging Face peer's recipe, for the parity benchmark: whole sentences (BC5CDR's
@@ -91,6 +101,30 @@ RECIPES: dict[str, TrainSettings] = {
         ),
     ),
 }
+
+
+def first_model_recipe(settings: TrainSettings) -> TrainSettings:
+    """The quick first model of a fresh installation, derived from the job's recipe.
+
+    One epoch (its learning rate decays to zero within it) on chunks without context in
+    windows of at most :data:`FIRST_MODEL_WINDOWS` tokens: the worker trains it before
+    the job's own recipe, so that a curator tags within minutes of ``make run``.
+
+    >>> first = first_model_recipe(TrainSettings(learning_rate=3e-5, max_steps=7))
+    >>> first.epochs, first.patience, first.learning_rate, first.max_steps
+    (1, 1, 3e-05, 7)
+    >>> first.windows == FIRST_MODEL_WINDOWS
+    True
+    """
+    windows = dataclasses.replace(
+        FIRST_MODEL_WINDOWS,
+        max_tokens=min(FIRST_MODEL_WINDOWS.max_tokens, settings.windows.max_tokens),
+        max_words=settings.windows.max_words,
+    )
+    return dataclasses.replace(settings, epochs=1, patience=1, windows=windows)
+
+
+RECIPES["first-model"] = first_model_recipe(RECIPES["default"])
 
 
 def recipe(name: str) -> TrainSettings:

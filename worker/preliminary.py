@@ -3,10 +3,13 @@
 On a fresh machine the first job trains for an hour on two CPU cores; a curator should
 not wait for all of it. While such a job (nothing in service when it started, see
 :meth:`curation.jobs.TrainJobOptions.wants_preliminary`) trains, :class:`PreliminaryPublisher`
-takes the weights as they are
+serves
 
-- after ``after_steps`` training steps (scored on the job's dev sentences there), and
-- at each epoch end (scored already by :class:`training.train.DevEvaluation`),
+- the quick first model the job trains before its own recipe
+  (:func:`training.recipes.first_model_recipe`, :meth:`PreliminaryPublisher.publish_first_model`),
+- the weights after ``after_steps`` training steps of the job's recipe, if set (scored on
+  the job's dev sentences there), and
+- the weights at each epoch end (scored already by :class:`training.train.DevEvaluation`),
 
 and, when its dev F1 beats the last preliminary version's (or there is none yet), writes
 them to a version folder, derives the ONNX graph the app serves it with, registers it
@@ -34,7 +37,13 @@ from typing import Any
 import keras
 
 from curation.promotion import PromotionDecision
-from curation.registry import PRELIMINARY_KEY, PRELIMINARY_POINT_KEY, Registration, Registry
+from curation.registry import (
+    FIRST_MODEL_STAGE,
+    PRELIMINARY_KEY,
+    PRELIMINARY_POINT_KEY,
+    Registration,
+    Registry,
+)
 from tagger.bio import Sentence
 from tagger.encoders import Encoder
 from tagger.model_folder import LoadedModel, ModelMetadata, save_model_folder
@@ -42,7 +51,7 @@ from tagger.scoring import format_score
 from tagger.tagger import Tagger
 from tagger.tokenization import WordPieceEncoder
 from training.recipes import TrainSettings
-from training.train import dev_scores, training_metadata
+from training.train import TrainResult, dev_scores, training_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -55,12 +64,15 @@ class PreliminaryPoint:
     'step 120 (epoch 1)'
     >>> PreliminaryPoint(epoch=2, step=378, epoch_end=True, dev={"f1": None}).describe()
     'the end of epoch 2'
+    >>> PreliminaryPoint(1, 189, True, {"f1": 70.3}, stage=FIRST_MODEL_STAGE).describe()
+    'the quick first model'
     """
 
     epoch: int
     step: int  # over all epochs
     epoch_end: bool
     dev: dict[str, Any]
+    stage: str | None = None  # FIRST_MODEL_STAGE: the quick first model; None: the recipe's
 
     @property
     def dev_f1(self) -> float | None:
@@ -68,6 +80,8 @@ class PreliminaryPoint:
         return None if value is None else float(value)
 
     def describe(self) -> str:
+        if self.stage == FIRST_MODEL_STAGE:
+            return "the quick first model"
         if self.epoch_end:
             return f"the end of epoch {self.epoch}"
         return f"step {self.step} (epoch {self.epoch})"
@@ -80,6 +94,7 @@ class PreliminaryPoint:
             "epoch_end": self.epoch_end,
             "dev_f1": self.dev_f1,
             "seconds": round(seconds, 2),  # scoring + export + registration
+            **({"stage": self.stage} if self.stage else {}),
         }
 
 
@@ -105,7 +120,7 @@ class PreliminaryPublisher(keras.callbacks.Callback):
     :meth:`on_dev_epoch` from :func:`training.train.fine_tune`'s ``on_epoch`` hook.
     """
 
-    def __init__(self, release: PreliminaryRelease, *, after_steps: int) -> None:
+    def __init__(self, release: PreliminaryRelease, *, after_steps: int | None) -> None:
         super().__init__()
         self.release = release
         self.after_steps = after_steps
@@ -141,7 +156,7 @@ class PreliminaryPublisher(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         self.step += 1
-        if self.step != self.after_steps or self.stopped_publishing:
+        if self.after_steps is None or self.step != self.after_steps or self.stopped_publishing:
             return
         steps_per_epoch = int(self.params.get("steps") or 0)
         if steps_per_epoch and self.step % steps_per_epoch == 0:
@@ -161,9 +176,35 @@ class PreliminaryPublisher(keras.callbacks.Callback):
         point = PreliminaryPoint(record["epoch"], self.step, epoch_end=True, dev=record["dev"])
         self._consider(point, time.perf_counter())
 
+    def publish_first_model(self, result: TrainResult, *, steps: int) -> Registration | None:
+        """Serve the quick first model: ``result`` of its ``fine_tune`` (scored on dev),
+        trained for ``steps`` steps; returns its registration, or None if not served.
+
+        It comes before the job's own recipe trains, so it goes into service unless a
+        curator put a version into service meanwhile (or it has no dev F1).
+        """
+        dev = dict(result.tagger.info.metrics.get("dev", {}))
+        point = PreliminaryPoint(
+            epoch=len(result.history) or 1,
+            step=steps,
+            epoch_end=True,
+            dev=dev,
+            stage=FIRST_MODEL_STAGE,
+        )
+        metadata = copy.deepcopy(result.tagger.info)
+        self._consider(point, time.perf_counter(), model=result.tagger.model, metadata=metadata)
+        return self.last
+
     # -- publishing -------------------------------------------------------------------------
 
-    def _consider(self, point: PreliminaryPoint, started: float) -> None:
+    def _consider(
+        self,
+        point: PreliminaryPoint,
+        started: float,
+        *,
+        model: keras.Model | None = None,
+        metadata: ModelMetadata | None = None,
+    ) -> None:
         last = self.last
         best = None if last is None else last.version.preliminary_point.get("dev_f1")
         if point.dev_f1 is None or (best is not None and point.dev_f1 <= best):
@@ -176,7 +217,7 @@ class PreliminaryPublisher(keras.callbacks.Callback):
             )
             return
         try:
-            registration = self._publish(point, started)
+            registration = self._publish(point, started, model or self.model, metadata)
         except Exception:  # a preliminary is a bonus: never end the training for it
             logger.warning(
                 "job %d: could not publish a preliminary version at %s; training goes on",
@@ -208,13 +249,19 @@ class PreliminaryPublisher(keras.callbacks.Callback):
             seconds,
         )
 
-    def _publish(self, point: PreliminaryPoint, started: float) -> Registration:
+    def _publish(
+        self,
+        point: PreliminaryPoint,
+        started: float,
+        model: keras.Model,
+        trained_with: ModelMetadata | None,
+    ) -> Registration:
         from worker.loop import prepare_serving_graph  # the final version's own step
 
         release = self.release
         target = release.registry.reserve_folder()
-        metadata = self._folder_metadata(point, target.name)
-        save_model_folder(self.model, release.encoder.vocab_path, metadata, target)
+        metadata = self._folder_metadata(point, target.name, trained_with)
+        save_model_folder(model, release.encoder.vocab_path, metadata, target)
         # Before it goes into service, so the app's switch to it imports no TensorFlow.
         prepare_serving_graph(target, target.name)
         summary = {
@@ -234,15 +281,19 @@ class PreliminaryPublisher(keras.callbacks.Callback):
             job_id=release.job_id,
         )
 
-    def _folder_metadata(self, point: PreliminaryPoint, version: str) -> ModelMetadata:
-        metadata = copy.deepcopy(self._metadata)
+    def _folder_metadata(
+        self, point: PreliminaryPoint, version: str, trained_with: ModelMetadata | None
+    ) -> ModelMetadata:
+        """``trained_with``: the first model's own metadata (its recipe, windows, history);
+        None: the job's recipe, as far as it has trained."""
+        metadata = copy.deepcopy(trained_with or self._metadata)
         metadata.version = version
         metadata.parent = self.release.parent
         metadata.metrics = {"dev": dict(point.dev)}  # no test scoring: it would cost a pass
-        metadata.training = {
-            **metadata.training,
-            "preliminary": {"epoch": point.epoch, "step": point.step, "epoch_end": point.epoch_end},
-            "history": list(self.history),
-        }
+        where = {"epoch": point.epoch, "step": point.step, "epoch_end": point.epoch_end}
+        if point.stage:
+            where["stage"] = point.stage
+        history = metadata.training.get("history", []) if trained_with else self.history
+        metadata.training = {**metadata.training, "preliminary": where, "history": list(history)}
         metadata.data = {**self.release.files, "training_data": copy.deepcopy(self.release.summary)}
         return metadata

@@ -14,6 +14,7 @@ from curation.jobs import JobSignal, Progress
 from tagger.scoring import format_score
 
 WORKER_STOPPING = "worker-stopping"  # JobStopped.signal when the worker itself is told to stop
+FIRST_MODEL_PHASE = "quick first model"  # the progress phase while a first job trains it
 
 Reporter = Callable[[Progress, tuple[int, int, float] | None], JobSignal]
 
@@ -41,12 +42,13 @@ class JobProgressCallback(keras.callbacks.Callback):
         *,
         step_delay_s: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
+        phase: str = "training",
     ) -> None:
         super().__init__()
         self.report = report
         self.step_delay_s = step_delay_s
         self.clock = clock
-        self.progress = Progress(phase="training")
+        self.progress = Progress(phase=phase)
         self.started = 0.0
         self.best_dev_f1: float | None = None
 

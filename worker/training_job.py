@@ -52,12 +52,12 @@ from tagger.scoring import format_score
 from tagger.tagger import Tagger, scoring_tagger
 from tagger.windows import WindowSettings
 from training.evaluate import evaluate_tagger
-from training.recipes import TrainSettings
+from training.recipes import TrainSettings, first_model_recipe
 from training.train import fine_tune
 from worker.devices import training_scope
 from worker.job_data import DEV_SHA_KEY, ReplayPlan, TrainingData, training_data
 from worker.preliminary import PreliminaryPublisher, PreliminaryRelease
-from worker.progress import WORKER_STOPPING, JobProgressCallback, JobStopped
+from worker.progress import FIRST_MODEL_PHASE, WORKER_STOPPING, JobProgressCallback, JobStopped
 
 SCORE_KEYS = ("precision", "recall", "f1", "n_gold", "n_pred")
 # Continued fine-tuning of a converged model on nearly the same data: a short, gentle run.
@@ -266,13 +266,21 @@ class JobRunner:
             settings = cap_steps(start.settings, self.max_steps)
             callback = JobProgressCallback(self.report, step_delay_s=self.step_delay_s)
             callbacks: list[Any] = [callback]
-            if options.wants_preliminary(serving=serving.version if serving else None):
-                self.preliminaries = self._preliminaries(options, start, settings, data)
+            serving_version = serving.version if serving else None
+            first_model = options.trains_first_model(serving=serving_version)
+            if options.wants_preliminary(serving=serving_version):
+                self.preliminaries = self._preliminaries(
+                    options, start, settings, data, first_model=first_model
+                )
                 callbacks.append(self.preliminaries)  # after the callback that hears cancel
             elif options.preliminary:
                 self.log.info(
                     "job %d: no preliminary versions, a version is in service", self.job.id
                 )
+            if first_model and self.preliminaries is not None:
+                with phases.measure("first_model"):
+                    start = self._train_first_model(options, start, settings, data)
+            published_before = sum(self.preliminaries.seconds) if self.preliminaries else 0.0
             clock = LastStepClock()
             callbacks.append(clock)  # last: it marks the end of all of a step's callbacks
             fitting = time.perf_counter()
@@ -288,7 +296,9 @@ class JobRunner:
             )
             # Training steps (window building and compiling included): the fit's wall
             # time less the dev scoring at epoch ends and any preliminary releases.
-            publishing = sum(self.preliminaries.seconds) if self.preliminaries else 0.0
+            publishing = (
+                sum(self.preliminaries.seconds) - published_before if self.preliminaries else 0.0
+            )
             fit_seconds = time.perf_counter() - fitting
             phases.add("train", fit_seconds - phases.seconds.get("dev_eval", 0.0) - publishing)
             if self.preliminaries is not None:
@@ -387,12 +397,52 @@ class JobRunner:
         with phases.measure("onnx"):
             prepare_serving_graph(target, target.name)
 
+    def _train_first_model(
+        self, options: TrainJobOptions, start: _Start, settings: TrainSettings, data: TrainingData
+    ) -> _Start:
+        """Train and serve the quick first model; the job's own recipe then starts from a
+        freshly loaded encoder (training moved the weights of this one)."""
+        assert self.preliminaries is not None
+        quick = first_model_recipe(settings)
+        self.log.info(
+            "job %d: quick first model: %d epoch on chunks of up to %d words without "
+            "context, in windows of %d tokens",
+            self.job.id,
+            quick.epochs,
+            quick.windows.max_words,
+            quick.windows.max_tokens,
+        )
+
+        def report(progress: Progress, _loss: tuple[int, int, float] | None) -> JobSignal:
+            return self.report(progress, None)  # the loss curve is the job's own recipe's
+
+        callback = JobProgressCallback(
+            report, step_delay_s=self.step_delay_s, phase=FIRST_MODEL_PHASE
+        )
+        result = fine_tune(
+            start.encoder,
+            data.train,
+            data.dev,
+            quick,
+            callbacks=[callback],
+            on_epoch=callback.on_dev_epoch,
+            verbose=0,
+        )
+        registration = self.preliminaries.publish_first_model(result, steps=callback.progress.step)
+        if registration is None:
+            self.log.info("job %d: the quick first model was not served", self.job.id)
+        return dataclasses.replace(
+            start, encoder=self.load_encoder(options.encoder or self.encoder_spec)
+        )
+
     def _preliminaries(
         self,
         options: TrainJobOptions,
         start: _Start,
         settings: TrainSettings,
         data: TrainingData,
+        *,
+        first_model: bool,
     ) -> PreliminaryPublisher:
         release = PreliminaryRelease(
             registry=self.registry,
@@ -405,13 +455,17 @@ class JobRunner:
             parent=start.parent,
             in_service=None,
         )
+        after_steps = options.preliminary_steps(first_model=first_model)
+        points = ["the quick first model"] if first_model else []
+        if after_steps is not None:
+            points.append(f"step {after_steps}")
+        points.append("each better epoch end")
         self.log.info(
-            "job %d: first training: a preliminary version after %d steps and at each "
-            "better epoch end",
+            "job %d: first training: preliminary versions at %s",
             self.job.id,
-            options.preliminary_steps,
+            ", ".join(points),
         )
-        return PreliminaryPublisher(release, after_steps=options.preliminary_steps)
+        return PreliminaryPublisher(release, after_steps=after_steps)
 
     def _epoch_hook(
         self, callback: JobProgressCallback, clock: LastStepClock, phases: PhaseSeconds
