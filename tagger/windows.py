@@ -13,6 +13,9 @@ optionally, the neighbouring sentences of the same abstract.
   through packed windows (`packed_windows`): consecutive words of several sentences are
   labelled in one window, with a little context on both sides. Each window then labels
   far more words than context it spends, which roughly halves prediction cost.
+- Training can read packed windows too (`WindowSettings.packed`): the training corpus is
+  cut by `packed_windows` as prediction cuts a document, so that each window spends far
+  fewer of its tokens on context than one chunk framed by `context_tokens` pieces does.
 """
 
 from __future__ import annotations
@@ -81,6 +84,11 @@ class WindowSettings:
         max_words: training targets hold at most this many words (not cut inside an entity).
         context_tokens: at most this many context pieces around the target (split both sides).
         cross_sentence: whether context may come from the neighbouring sentences.
+        packed: whether training reads packed windows (`packed_windows`): each window
+            labels as many consecutive words, of one or several sentences, as fit between
+            `context_tokens // 2` context pieces on each side (context from other
+            sentences only with `cross_sentence`); `max_words` then plays no part. False
+            (one chunk per window) in every model folder written before the field existed.
 
     Example:
 
@@ -88,12 +96,15 @@ class WindowSettings:
     Traceback (most recent call last):
     ...
     tagger.windows.WindowSettingsError: max_tokens=4: a BERT window holds 8 to 512 ...
+    >>> WindowSettings(packed=True, context_tokens=64).packed
+    True
     """
 
     max_tokens: int = 128
     max_words: int = 30
     context_tokens: int = 0
     cross_sentence: bool = False
+    packed: bool = False
 
     def __post_init__(self) -> None:
         if not 8 <= self.max_tokens <= 512:
@@ -111,6 +122,14 @@ class WindowSettings:
                 f"context_tokens={self.context_tokens}: context cannot be negative",
                 fix="pass --context-tokens 0 or more to python -m training.train",
             )
+        for name, flag in (("cross_sentence", "cross-sentence"), ("packed", "packed-windows")):
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                raise WindowSettingsError(
+                    f"{name}={value!r}: this window setting is true or false",
+                    fix=f"pass --{flag} or --no-{flag} to python -m training.train, "
+                    f'or write {name} as JSON true or false (not a string) in "windows"',
+                )
 
 
 def is_inside(label: str) -> bool:

@@ -303,7 +303,7 @@ def test_window_labels_score_only_first_pieces_of_target_words() -> None:
     window = Window(
         Target(0, 1, 3), np.asarray([CLS, 50, 51, 52, 53, 54, SEP], np.int32), np.asarray([2, 4])
     )
-    labels = window_labels(window, sentence, LABEL_IDS, 16)
+    labels = window_labels(window, [sentence], LABEL_IDS, 16)
     assert labels.tolist() == [IGNORE_INDEX] * 2 + [1, IGNORE_INDEX, 2] + [IGNORE_INDEX] * 11
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import keras
@@ -11,22 +12,61 @@ from tagger.bio import Sentence
 from tagger.model import IGNORE_INDEX
 from tagger.tokenization import WordPieceEncoder
 from tagger.windows import (
+    PackedWindow,
+    Target,
     Window,
     WindowSettings,
     bucket_length,
     build_window,
+    packed_windows,
     pad_batch,
     split_oversized,
     training_targets,
 )
 
+AnyWindow = Window | PackedWindow
+
 
 def training_windows(
     sentences: Sequence[Sentence], encoder: WordPieceEncoder, settings: WindowSettings
-) -> list[Window]:
-    """Windows whose targets are chunks of at most `max_words` words, never cut inside an entity."""
+) -> list[AnyWindow]:
+    """The windows one training epoch reads, as `settings` cut them.
+
+    Unpacked (the default): one window per chunk of at most `max_words` words, never cut
+    inside an entity, framed by up to `context_tokens` context pieces. Packed
+    (`settings.packed`): `tagger.windows.packed_windows` over the sentences in file order,
+    with `context_tokens // 2` context pieces on each side, as prediction reads a packed
+    model's documents; without `cross_sentence` each sentence is packed on its own, so
+    no window holds pieces of two sentences. Either way every word is labelled once.
+
+    Args:
+        sentences: the training sentences, in file order (neighbours are neighbours in
+            the abstract, so context across sentences reads the abstract's own text).
+        encoder: the WordPiece encoder of the model being trained.
+        settings: how windows are cut.
+
+    Returns:
+        Windows whose targets index `sentences`.
+
+    Example:
+
+    >>> from tagger.tokenization import WordPieceEncoder
+    >>> vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "no", "fever", "."]
+    >>> encoder = WordPieceEncoder({t: i for i, t in enumerate(vocab)}, lowercase=True)
+    >>> corpus = [Sentence(["No", "fever", "."], ["O", "B-Disease", "O"])] * 4
+    >>> chunked = training_windows(corpus, encoder, WindowSettings(max_tokens=8))
+    >>> packed = training_windows(
+    ...     corpus, encoder, WindowSettings(max_tokens=8, cross_sentence=True, packed=True)
+    ... )
+    >>> len(chunked), sum(len(w.token_ids) for w in chunked)  # 4 x [CLS] 3 words [SEP]
+    (4, 20)
+    >>> len(packed), sum(len(w.token_ids) for w in packed)  # 6 + 6 words, 2 x [CLS] [SEP]
+    (2, 16)
+    """
     corpus = encoder.encode_sentences([sentence.words for sentence in sentences])
-    windows: list[Window] = []
+    if settings.packed:
+        return _packed_training_windows(corpus, settings, encoder.cls_id, encoder.sep_id)
+    windows: list[AnyWindow] = []
     for index, sentence in enumerate(sentences):
         for chunk in training_targets(index, sentence.labels, settings.max_words):
             for target in split_oversized(chunk, corpus[index], settings.max_tokens):
@@ -36,14 +76,35 @@ def training_windows(
     return windows
 
 
+def _packed_training_windows(
+    corpus: Sequence[Sequence[Sequence[int]]], settings: WindowSettings, cls_id: int, sep_id: int
+) -> list[AnyWindow]:
+    side_context = settings.context_tokens // 2
+    if settings.cross_sentence:
+        return list(packed_windows(corpus, settings.max_tokens, side_context, cls_id, sep_id))
+    windows: list[AnyWindow] = []
+    for index, sentence in enumerate(corpus):
+        for window in packed_windows([sentence], settings.max_tokens, side_context, cls_id, sep_id):
+            targets = tuple(Target(index, t.start, t.end) for t in window.targets)
+            windows.append(dataclasses.replace(window, targets=targets))
+    return windows
+
+
 def window_labels(
-    window: Window, sentence: Sentence, label_ids: dict[str, int], length: int
+    window: AnyWindow, sentences: Sequence[Sentence], label_ids: dict[str, int], length: int
 ) -> np.ndarray:
-    """`(length,)` label ids: the target words' first pieces, IGNORE_INDEX elsewhere."""
+    """`(length,)` label ids: the target words' first pieces, IGNORE_INDEX elsewhere.
+
+    Args:
+        window: an unpacked or a packed window.
+        sentences: the corpus its targets' sentence indices point into.
+        label_ids: the id of each label.
+        length: the padded length of the window's batch.
+    """
     labels = np.full(length, IGNORE_INDEX, dtype=np.int32)
-    target = window.target
-    words = sentence.labels[target.start : target.end]
-    labels[window.label_positions] = [label_ids[label] for label in words]
+    for target, positions in window.parts():
+        words = sentences[target.sentence].labels[target.start : target.end]
+        labels[positions] = [label_ids[label] for label in words]
     return labels
 
 
@@ -57,7 +118,7 @@ class WindowBatches(keras.utils.PyDataset):
 
     def __init__(
         self,
-        windows: Sequence[Window],
+        windows: Sequence[AnyWindow],
         sentences: Sequence[Sentence],
         label_ids: dict[str, int],
         *,
@@ -114,10 +175,7 @@ class WindowBatches(keras.utils.PyDataset):
         inputs = pad_batch(chosen, self.pad_id)
         length = inputs["token_ids"].shape[1]
         labels = np.stack(
-            [
-                window_labels(w, self.sentences[w.target.sentence], self.label_ids, length)
-                for w in chosen
-            ]
+            [window_labels(window, self.sentences, self.label_ids, length) for window in chosen]
         )
         return inputs, labels
 

@@ -211,6 +211,7 @@ def settings_from_args(args: argparse.Namespace) -> TrainSettings:
         "max_tokens": args.max_tokens,
         "context_tokens": args.context_tokens,
         "cross_sentence": args.cross_sentence,
+        "packed": args.packed_windows,
     }
     chosen = {k: v for k, v in window_overrides.items() if v is not None}
     if chosen:
@@ -287,6 +288,14 @@ def build_parser() -> ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="let context come from neighbouring sentences",
+    )
+    parser.add_argument(
+        "--packed-windows",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="label as many consecutive words as fit in each training window (of several "
+        "sentences with --cross-sentence), with context-tokens/2 context pieces on each "
+        "side; --max-words is then unused",
     )
     parser.add_argument("--decoder", choices=sorted(DECODERS))
     parser.add_argument("--jit-compile", action="store_true", help="compile train steps with XLA")
