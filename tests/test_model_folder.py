@@ -78,6 +78,7 @@ def test_folder_holds_everything_needed(tiny_model_dir: Path) -> None:
         "max_words": 8,
         "context_tokens": 6,
         "cross_sentence": True,
+        "packed": False,
     }
     assert content["version"] and content["created"]
     assert {"python", "keras", "keras_backend", "tokenizers"} <= set(content["libraries"])
