@@ -166,6 +166,9 @@ class TrainJobOptions:
             rule (:func:`replay_size`). Capped at the base sentences that no
             correction replaced.
         replay_seed: seeds the replay sample; None: the training recipe's seed.
+        score_test: score the new version on the test split before registering it (a
+            pass over the whole split, for the Training page's test F1; the promotion reads
+            dev only); None: yes, except for a replay retrain, whose minutes count.
     """
 
     start_from: str = START_FROM_SERVING
@@ -180,6 +183,7 @@ class TrainJobOptions:
     retrain_data: str | None = None
     replay_sentences: int | None = None
     replay_seed: int | None = None
+    score_test: bool | None = None
 
     def wants_preliminary(self, *, serving: str | None) -> bool:
         """Whether this job serves preliminary versions, given the version in service.
@@ -190,6 +194,16 @@ class TrainJobOptions:
         False
         """
         return serving is None and self.preliminary is not False
+
+    def scores_test(self, *, replay: bool) -> bool:
+        """Whether the job scores test, given whether it trains on a replay sample.
+
+        >>> TrainJobOptions().scores_test(replay=False), TrainJobOptions().scores_test(replay=True)
+        (True, False)
+        >>> TrainJobOptions(score_test=True).scores_test(replay=True)
+        True
+        """
+        return self.score_test if self.score_test is not None else not replay
 
     def uses_replay(self, *, serving: bool) -> bool:
         """Whether this job trains on a replay sample, given whether a model is in service.
@@ -256,7 +270,7 @@ class TrainJobOptions:
         _check_count(
             "preliminary_after_steps", options.preliminary_after_steps, "training steps", where
         )
-        for name in ("preliminary", "first_model", "override"):
+        for name in ("preliminary", "first_model", "override", "score_test"):
             _check_flag(name, getattr(options, name), where)
         options._check_retrain_data(where)
         return options

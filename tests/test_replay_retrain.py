@@ -192,15 +192,27 @@ def test_a_replay_retrain_trains_on_corrections_and_the_sample_and_says_so(
     assert summary["retrain_data"] == "replay" and summary["train_sentences"] == 12
     assert summary["replay"]["seed"] == 4 and summary["replay"]["base_sentences_replayed"] == 10
     assert summary["replay"]["correction_sentences"] == 2
+    # A replay retrain does not score test: its minutes count, and promotion reads dev.
+    assert version.test_f1 is None and "test" not in version.metrics
+    assert version.dev_f1 is not None
     # Phase timings: each phase that ran, and they fit inside the job's own time.
     phases = summary["phase_seconds"]
-    expected_phases = {"prepare", "baseline", "train", "dev_eval", "test_eval", "save"}
+    expected_phases = {"prepare", "baseline", "train", "dev_eval", "save"}
     assert expected_phases <= set(phases) <= expected_phases | {"onnx"}
     assert all(seconds >= 0 for seconds in phases.values()) and phases["train"] > 0
     assert sum(phases.values()) <= summary["job_seconds"] + 0.1 * len(phases)
     log = Path(job.log_file or "").read_text(encoding="utf-8")
     assert "replay: 2 correction sentences + 10 of 47 base sentences (seed 4)" in log
     assert "s in all before registering: prepare" in log
+    assert "test not scored (a replay retrain; job option score_test=true scores it)" in log
+
+
+def test_a_replay_retrain_scores_test_when_asked(worker: Worker) -> None:
+    save_correction(worker.corrections, ADDED, 0)
+    job = run_job(worker, replay_sentences=10, score_test=True)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    version = worker.registry.get(job.model_version or "")
+    assert version.test_f1 is not None and "test_eval" in version.summary["phase_seconds"]
 
 
 def test_a_full_retrain_trains_on_everything(
@@ -215,8 +227,9 @@ def test_a_full_retrain_trains_on_everything(
     assert job.status == JobStatus.SUCCEEDED, job.error
     (train,) = trained_on
     assert train == merge_corrections(full_base(data_dir), saved)[0] and len(train) == 49
-    summary = worker.registry.get(job.model_version or "").summary
-    assert summary["retrain_data"] == "full" and "replay" not in summary
+    version = worker.registry.get(job.model_version or "")
+    assert version.summary["retrain_data"] == "full" and "replay" not in version.summary
+    assert version.test_f1 is not None  # a full retrain scores test
 
 
 def test_the_serving_dev_f1_is_reused_only_for_the_same_dev_sentences(

@@ -15,7 +15,8 @@
    model that cannot be measured fails the job before any training.
 4. Fine-tune with :func:`training.train.fine_tune`, reporting progress and hearing
    cancellation every step (:class:`worker.progress.JobProgressCallback`).
-5. Decide promotion (:class:`curation.promotion.PromotionPolicy`), score ``test``,
+5. Decide promotion (:class:`curation.promotion.PromotionPolicy`), score ``test`` (not
+   for a replay retrain unless the job asks: ``TrainJobOptions.score_test``),
    write the folder where the registry says (atomically), derive its ONNX serving graph
    and register it. The summary's ``phase_seconds`` says where the job's time went.
 
@@ -305,9 +306,17 @@ class JobRunner:
                 phases.add("preliminary", publishing)
         self.check("evaluating")
         tagger = result.tagger
-        with phases.measure("test_eval"):
-            test_scores = evaluate_tagger(scoring_tagger(tagger), data.test)
-        tagger.info.metrics["test"] = {key: test_scores[key] for key in SCORE_KEYS}
+        test_f1: float | None = None
+        if options.scores_test(replay=start.replay is not None):
+            with phases.measure("test_eval"):
+                test_scores = evaluate_tagger(scoring_tagger(tagger), data.test)
+            tagger.info.metrics["test"] = {key: test_scores[key] for key in SCORE_KEYS}
+            test_f1 = test_scores["f1"]
+        else:
+            self.log.info(
+                "job %d: test not scored (a replay retrain; job option score_test=true scores it)",
+                self.job.id,
+            )
         dev_f1 = tagger.info.metrics.get("dev", {}).get("f1")  # None: no dev mention
         policy = self.policy or self.registry.policy
         # Against what served before the job: its own preliminary versions are no baseline.
@@ -343,7 +352,7 @@ class JobRunner:
             "job %d: dev F1 %s, test F1 %s; %s",
             self.job.id,
             format_score(dev_f1),
-            format_score(test_scores["f1"]),
+            format_score(test_f1),
             decision.reason,
         )
         with phases.measure("save"):
@@ -431,6 +440,9 @@ class JobRunner:
         registration = self.preliminaries.publish_first_model(result, steps=callback.progress.step)
         if registration is None:
             self.log.info("job %d: the quick first model was not served", self.job.id)
+        # The job's own recipe starts at step 0 (not at the first model's last step, 100%).
+        self.progress = Progress(phase="preparing")
+        self.check("training")
         return dataclasses.replace(
             start, encoder=self.load_encoder(options.encoder or self.encoder_spec)
         )
