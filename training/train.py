@@ -39,6 +39,7 @@ from tagger.tagger import Tagger, scoring_tagger
 from tagger.tokenization import WordPieceEncoder
 from training.datasets import WindowBatches, training_windows
 from training.evaluate import evaluate_predictions
+from training.fit_loop import fit_batches
 from training.recipes import RECIPES, TrainSettings, describe_recipes, recipe, settings_as_json
 from training.schedule import bert_adamw
 
@@ -171,7 +172,9 @@ def fine_tune(
     metadata = training_metadata(encoder, settings)
     tagger = Tagger(LoadedModel(model, wordpiece, metadata, Path()))
     evaluation = DevEvaluation(tagger, dev, settings.patience, on_epoch)
-    model.fit(batches, epochs=settings.epochs, callbacks=[evaluation, *callbacks], verbose=verbose)
+    fit_batches(
+        model, batches, epochs=settings.epochs, callbacks=[evaluation, *callbacks], verbose=verbose
+    )
     if evaluation.best_weights is not None:
         model.set_weights(evaluation.best_weights)
     metadata.metrics = (
