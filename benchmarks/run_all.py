@@ -197,6 +197,34 @@ def step_peer(args: argparse.Namespace) -> None:
     )
 
 
+def step_peer_epoch(args: argparse.Namespace) -> None:
+    """One epoch of the peer, for an epoch-time ratio measured right after our own run
+    (the peer's epochs take the same time each; its accuracy row is step ``peer``)."""
+    out = RESULTS / "peer_epoch_raw.json"
+    command = [
+        str(BENCH_PYTHON),
+        "benchmarks/peer_hf.py",
+        "--data-dir",
+        str(args.data_dir),
+        "--threads",
+        str(args.threads),
+        "--epochs",
+        "1",
+        "--out",
+        str(out),
+    ]
+    seconds = run_logged(command)
+    measured = json.loads(out.read_text(encoding="utf-8"))
+    save(
+        "peer_epoch",
+        {
+            "command": display_command(command),
+            "wall_seconds": round(seconds, 1),
+            "epochs": measured["epochs"],
+        },
+    )
+
+
 def step_spacy(args: argparse.Namespace) -> None:
     """The non-transformer baseline: spaCy's CNN NER from scratch, in this .venv.
 
@@ -576,6 +604,7 @@ def step_first_highlight(args: argparse.Namespace) -> None:
 
 STEPS: dict[str, Callable[[argparse.Namespace], None]] = {
     "peer": step_peer,
+    "peer_epoch": step_peer_epoch,
     "spacy": step_spacy,
     "parity": step_parity,
     "chunked": step_chunked,

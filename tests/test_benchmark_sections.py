@@ -57,3 +57,19 @@ def test_the_first_highlight_section_names_the_stages_and_the_goals() -> None:
     assert "| app healthy | 150 |" in section and "| page ready | not reached |" in section
     assert "`v1`, preliminary: True, strict devel F1 61.20, taken at training step 120" in section
     assert "within 600 s: not met" in section and "at least 68: not met" in section
+
+
+def test_the_packed_training_rows_compare_with_a_peer_epoch_and_the_default_devel() -> None:
+    from benchmarks.report import packed_training_rows
+
+    packed = {"command": "python -m training.train --packed-windows", "measured": "now",
+              "epoch_seconds": [100.0, 110.0], "dev": {"f1": 78.8},
+              "test_served": {"f1": 78.1}}  # fmt: skip
+    peer_epoch = {"measured": "then", "epochs": [{"seconds": 200.0}]}
+    default = {"training": {"history": [{"dev": {"f1": 77.0}}, {"dev": {"f1": 79.0}}]}}
+    rows = packed_training_rows({"packed": packed, "peer_epoch": peer_epoch}, default)
+    assert "| peer (HF + PyTorch), one epoch right after ours | 200 | 1.00 |" in rows
+    assert "| 105 | **0.53** | 78.80 | 78.10 |" in rows
+    assert "devel F1 within 0.3 of the default recipe's (79.00, its best epoch): -0.20" in rows
+    missing = packed_training_rows({"packed": packed}, default)
+    assert "run `python -m benchmarks.run_all --steps packed,peer_epoch`" in missing
