@@ -73,3 +73,27 @@ def test_the_packed_training_rows_compare_with_a_peer_epoch_and_the_default_deve
     assert "devel F1 within 0.3 of the default recipe's (79.00, its best epoch): -0.20" in rows
     missing = packed_training_rows({"packed": packed}, default)
     assert "run `python -m benchmarks.run_all --steps packed,peer_epoch`" in missing
+
+
+def test_the_ablation_is_ranked_by_devel_f1_with_test_last() -> None:
+    from benchmarks.report import ablation_section
+
+    def run(dev_f1: float, test_f1: float, **windows: Any) -> dict[str, Any]:
+        shape = {"max_words": 30, "max_tokens": 128, "context_tokens": 64,
+                 "cross_sentence": True, **windows}  # fmt: skip
+        training = {"learning_rate": 1e-4, "epochs": 8, "batch_size": 32, "windows": shape}
+        scores = {"argmax": {"f1": test_f1}, "viterbi": {"f1": test_f1}}
+        dev = {"precision": dev_f1, "recall": dev_f1, "f1": dev_f1, "n_gold": 10, "n_pred": 9}
+        return {"command": "c", "best_epoch": 2, "training": training, "dev": dev,
+                "test": scores}  # fmt: skip
+
+    results = {"parity": run(75.0, 80.0), "chunked": None, "nocontext": run(78.0, 70.0),
+               "packed": run(77.0, 79.0, packed=True, max_tokens=256),
+               "default": run(76.0, 78.0), "variants": None}  # fmt: skip
+    section = ablation_section(results)
+    order = [section.index(name) for name in ("without context", "packed 256-token", "shipped",
+                                              "the peer's recipe:")]  # fmt: skip
+    assert order == sorted(order)  # devel 78 > 77 > 76 > 75, whatever test says
+    assert "packed windows of 256 tokens, 32 context tokens each side" in section
+    assert "| 78.00 | 10 / 9 | 2 | 70.00 | 70.00 |" in section
+    assert "| the peer's recipe, sentences cut into chunks | not measured |" in section
