@@ -183,7 +183,7 @@ def ablation_section(results: Results) -> str:
         ("the peer's recipe", results["parity"]),
         ("the peer's recipe, sentences cut into chunks", results["chunked"]),
         ("default recipe without context", results["nocontext"]),
-        ("default recipe on packed 256-token windows, batch 8", results.get("packed")),
+        ("default recipe on packed windows", results.get("packed")),
         ("**default recipe** (shipped)", results["default"]),
     ]
     measured = [(name, result, devel_scores(result)) for name, result in rows if result]
@@ -421,7 +421,7 @@ def packed_training_rows(results: Results, default: dict[str, Any] | None) -> st
         "| test F1 (strict, served) |\n"
         "|---|---|---|---|---|\n"
         f"| peer (HF + PyTorch), one epoch right after ours | {peer_seconds:.0f} | 1.00 | – | – |\n"
-        f"| ours, default recipe on packed 256-token windows, batch 8 "
+        f"| ours, {describe_recipe(packed['training'])} "
         f"(`{packed['command']}`) | {ours:.0f} | **{ours / peer_seconds:.2f}** | "
         f"{fmt(dev)} | {fmt(served.get('f1'))} |\n\n"
         f"Goal: ≤ 1.0 with devel F1 within 0.3 of the default recipe's "

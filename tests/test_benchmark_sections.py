@@ -62,7 +62,11 @@ def test_the_first_highlight_section_names_the_stages_and_the_goals() -> None:
 def test_the_packed_training_rows_compare_with_a_peer_epoch_and_the_default_devel() -> None:
     from benchmarks.report import packed_training_rows
 
+    windows = {"max_words": 30, "max_tokens": 128, "context_tokens": 64,
+               "cross_sentence": True, "packed": True}  # fmt: skip
+    training = {"learning_rate": 1e-4, "epochs": 8, "batch_size": 16, "windows": windows}
     packed = {"command": "python -m training.train --packed-windows", "measured": "now",
+              "training": training,
               "epoch_seconds": [100.0, 110.0], "dev": {"f1": 78.8},
               "test_served": {"f1": 78.1}}  # fmt: skip
     peer_epoch = {"measured": "then", "epochs": [{"seconds": 200.0}]}
@@ -91,7 +95,7 @@ def test_the_ablation_is_ranked_by_devel_f1_with_test_last() -> None:
                "packed": run(77.0, 79.0, packed=True, max_tokens=256),
                "default": run(76.0, 78.0), "variants": None}  # fmt: skip
     section = ablation_section(results)
-    order = [section.index(name) for name in ("without context", "packed 256-token", "shipped",
+    order = [section.index(name) for name in ("without context", "on packed windows", "shipped",
                                               "the peer's recipe:")]  # fmt: skip
     assert order == sorted(order)  # devel 78 > 77 > 76 > 75, whatever test says
     assert "packed windows of 256 tokens, 32 context tokens each side" in section
