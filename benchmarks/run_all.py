@@ -169,20 +169,25 @@ def step_packed(args: argparse.Namespace) -> None:
     train_and_score("packed", args, ["--packed-windows", "--batch-size", "16"], served_too=True)
 
 
-def step_peer(args: argparse.Namespace) -> None:
-    out = RESULTS / "peer_hf_raw.json"
-    command = [
+def peer_train_command(args: argparse.Namespace, out: Path, *extra: str) -> list[str]:
+    """The Hugging Face peer's training run on our data and threads, writing ``out``."""
+    return [
         str(BENCH_PYTHON),
         "benchmarks/peer_hf.py",
         "--data-dir",
         str(args.data_dir),
         "--threads",
         str(args.threads),
-        "--save-model",
-        str(MODELS / "bench-peer"),  # its weights give the serving sweep its F1
+        *extra,
         "--out",
         str(out),
     ]
+
+
+def step_peer(args: argparse.Namespace) -> None:
+    out = RESULTS / "peer_hf_raw.json"
+    # Its weights give the serving sweep its F1.
+    command = peer_train_command(args, out, "--save-model", str(MODELS / "bench-peer"))
     seconds = run_logged(command)
     save(
         "peer",
@@ -198,18 +203,7 @@ def step_peer_epoch(args: argparse.Namespace) -> None:
     """One epoch of the peer, for an epoch-time ratio measured right after our own run
     (the peer's epochs take the same time each; its accuracy row is step ``peer``)."""
     out = RESULTS / "peer_epoch_raw.json"
-    command = [
-        str(BENCH_PYTHON),
-        "benchmarks/peer_hf.py",
-        "--data-dir",
-        str(args.data_dir),
-        "--threads",
-        str(args.threads),
-        "--epochs",
-        "1",
-        "--out",
-        str(out),
-    ]
+    command = peer_train_command(args, out, "--epochs", "1")
     seconds = run_logged(command)
     measured = json.loads(out.read_text(encoding="utf-8"))
     save(

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tagger.bio import Sentence, write_bio
+from tagger.bio import Sentence
 from tagger.model import IGNORE_INDEX
 from tagger.model_folder import ModelMetadata, load_model_folder, save_model_folder
 from tagger.references import METADATA_FILE
@@ -33,6 +33,7 @@ from tests.tiny import (
     tiny_encoder,
     tiny_recipe,
     tiny_split,
+    tiny_training_folders,
     tiny_vocabulary,
 )
 from training.datasets import WindowBatches, training_windows, window_labels
@@ -269,18 +270,11 @@ def test_fine_tune_with_packed_windows_saves_a_packed_model(tmp_path: Path) -> N
 
 
 def test_train_command_with_packed_windows_writes_a_packed_model(tmp_path: Path) -> None:
-    encoder = tiny_encoder(tmp_path / "encoder")
-    encoder.backbone.save_to_preset(str(tmp_path / "encoder"))  # a folder load_encoder reads
-    corpus = tiny_corpus()
-    data = tmp_path / "data"
-    data.mkdir()
-    write_bio(corpus[:40], data / "train.tsv")
-    write_bio(corpus[40:50], data / "devel.tsv")
-    write_bio(corpus[50:], data / "test.tsv")
+    encoder_dir, data = tiny_training_folders(tmp_path)
     out = tmp_path / "model"
     code = main(
         [
-            "--out", str(out), "--encoder", str(tmp_path / "encoder"), "--data-dir", str(data),
+            "--out", str(out), "--encoder", str(encoder_dir), "--data-dir", str(data),
             "--epochs", "1", "--max-steps", "2", "--batch-size", "8", "--no-test",
             "--max-tokens", "32", "--context-tokens", "8", "--packed-windows",
         ]

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 
-from tagger.bio import Sentence, write_bio
+from tagger.bio import Sentence
 from tagger.errors import EXIT_USER_ERROR
 from tagger.model_folder import load_model_folder
 from tagger.tagger import Tagger
@@ -23,6 +23,7 @@ from tests.tiny import (
     tiny_encoder,
     tiny_recipe,
     tiny_split,
+    tiny_training_folders,
 )
 from training.evaluate import evaluate_tagger
 from training.schedule import WarmupLinearDecay
@@ -266,18 +267,11 @@ def test_compile_for_training_uses_adamw_with_the_schedule() -> None:
 def test_train_command_writes_a_loadable_model(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    encoder = tiny_encoder(tmp_path / "encoder")
-    encoder.backbone.save_to_preset(str(tmp_path / "encoder"))  # a folder load_encoder reads
-    corpus = tiny_corpus()
-    data = tmp_path / "data"
-    data.mkdir()
-    write_bio(corpus[:40], data / "train.tsv")
-    write_bio(corpus[40:50], data / "devel.tsv")
-    write_bio(corpus[50:], data / "test.tsv")
+    encoder_dir, data = tiny_training_folders(tmp_path)
     out = tmp_path / "model"
     code = main(
         [
-            "--out", str(out), "--encoder", str(tmp_path / "encoder"), "--data-dir", str(data),
+            "--out", str(out), "--encoder", str(encoder_dir), "--data-dir", str(data),
             "--epochs", "1", "--max-steps", "2", "--batch-size", "8",
             "--max-tokens", "32", "--context-tokens", "8",
         ]
@@ -291,5 +285,5 @@ def test_train_command_writes_a_loadable_model(
     assert set(loaded.metadata.metrics) == {"dev", "test"}
     assert loaded.metadata.training["max_steps"] == 2
     assert loaded.metadata.windows.max_tokens == 32
-    labels, _ = Tagger(loaded).tag_words([corpus[0].words])[0]
-    assert len(labels) == len(corpus[0].words)
+    labels, _ = Tagger(loaded).tag_words([tiny_corpus()[0].words])[0]
+    assert len(labels) == len(tiny_corpus()[0].words)

@@ -135,3 +135,19 @@ def train_tiny_model(folder: Path, *, epochs: int = 6, max_steps: int | None = N
     train, dev = tiny_split()
     result = fine_tune(encoder, train, dev, tiny_recipe(epochs, max_steps=max_steps), verbose=0)
     return save_model_folder(result.tagger.model, encoder.vocab_path, result.tagger.info, folder)
+
+
+def tiny_training_folders(root: Path) -> tuple[Path, Path]:
+    """An encoder folder ``load_encoder`` reads and a BIO data folder (train 40, devel 10,
+    test the rest of :func:`tiny_corpus`), for the ``python -m training.train`` tests."""
+    from tagger.bio import write_bio
+
+    encoder_dir = root / "encoder"
+    tiny_encoder(encoder_dir).backbone.save_to_preset(str(encoder_dir))
+    corpus = tiny_corpus()
+    data = root / "data"
+    data.mkdir()
+    write_bio(corpus[:40], data / "train.tsv")
+    write_bio(corpus[40:50], data / "devel.tsv")
+    write_bio(corpus[50:], data / "test.tsv")
+    return encoder_dir, data
