@@ -199,19 +199,36 @@ def step_peer(args: argparse.Namespace) -> None:
     )
 
 
-def step_peer_epoch(args: argparse.Namespace) -> None:
-    """One epoch of the peer, for an epoch-time ratio measured right after our own run
-    (the peer's epochs take the same time each; its accuracy row is step ``peer``)."""
-    out = RESULTS / "peer_epoch_raw.json"
-    command = peer_train_command(args, out, "--epochs", "1")
-    seconds = run_logged(command)
-    measured = json.loads(out.read_text(encoding="utf-8"))
+def step_epoch_time(args: argparse.Namespace) -> None:
+    """One epoch of the default recipe, then one epoch of the peer, back to back: the
+    epoch-time ratio with both measured minutes apart (each side's epochs take about the
+    same time; the accuracy rows come from their full runs)."""
+    ours_out = MODELS / "bench-epoch-time"
+    ours_command = [
+        sys.executable, "-m", "training.train", "--out", str(ours_out),
+        "--data-dir", str(args.data_dir), "--epochs", "1", "--no-test",
+    ]  # fmt: skip
+    ours_wall = run_logged(ours_command)
+    ours = json.loads((ours_out / "model.json").read_text(encoding="utf-8"))["training"]
+    peer_out = RESULTS / "epoch_time_peer_raw.json"
+    peer_command = peer_train_command(args, peer_out, "--epochs", "1")
+    peer_wall = run_logged(peer_command)
+    peer = json.loads(peer_out.read_text(encoding="utf-8"))
     save(
-        "peer_epoch",
+        "epoch_time",
         {
-            "command": display_command(command),
-            "wall_seconds": round(seconds, 1),
-            "epochs": measured["epochs"],
+            "ours": {
+                "command": display_command(ours_command),
+                "wall_seconds": round(ours_wall, 1),
+                "epoch_seconds": [record["seconds"] for record in ours["history"]],
+                "train_windows": ours.get("train_windows"),
+                "recipe": recipe_summary(ours),
+            },
+            "peer": {
+                "command": display_command(peer_command),
+                "wall_seconds": round(peer_wall, 1),
+                "epoch_seconds": [record["seconds"] for record in peer["epochs"]],
+            },
         },
     )
 
@@ -595,7 +612,7 @@ def step_first_highlight(args: argparse.Namespace) -> None:
 
 STEPS: dict[str, Callable[[argparse.Namespace], None]] = {
     "peer": step_peer,
-    "peer_epoch": step_peer_epoch,
+    "epoch_time": step_epoch_time,
     "spacy": step_spacy,
     "parity": step_parity,
     "chunked": step_chunked,

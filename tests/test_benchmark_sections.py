@@ -59,24 +59,18 @@ def test_the_first_highlight_section_names_the_stages_and_the_goals() -> None:
     assert "within 600 s: not met" in section and "at least 68: not met" in section
 
 
-def test_the_packed_training_rows_compare_with_a_peer_epoch_and_the_default_devel() -> None:
-    from benchmarks.report import packed_training_rows
+def test_the_epoch_time_rows_compare_one_epoch_of_each_side() -> None:
+    from benchmarks.report import epoch_time_rows
 
-    windows = {"max_words": 30, "max_tokens": 128, "context_tokens": 64,
-               "cross_sentence": True, "packed": True}  # fmt: skip
-    training = {"learning_rate": 1e-4, "epochs": 8, "batch_size": 16, "windows": windows}
-    packed = {"command": "python -m training.train --packed-windows", "measured": "now",
-              "training": training,
-              "epoch_seconds": [100.0, 110.0], "dev": {"f1": 78.8},
-              "test_served": {"f1": 78.1}}  # fmt: skip
-    peer_epoch = {"measured": "then", "epochs": [{"seconds": 200.0}]}
-    default = {"training": {"history": [{"dev": {"f1": 77.0}}, {"dev": {"f1": 79.0}}]}}
-    rows = packed_training_rows({"packed": packed, "peer_epoch": peer_epoch}, default)
-    assert "| peer (HF + PyTorch), one epoch right after ours | 200 | 1.00 |" in rows
-    assert "| 105 | **0.53** | 78.80 | 78.10 |" in rows
-    assert "devel F1 within 0.3 of the default recipe's (79.00, its best epoch): -0.20" in rows
-    missing = packed_training_rows({"packed": packed}, default)
-    assert "run `python -m benchmarks.run_all --steps packed,peer_epoch`" in missing
+    windows = {"max_words": 30, "max_tokens": 128, "context_tokens": 64, "cross_sentence": True}
+    recipe = {"learning_rate": 1e-4, "epochs": 1, "batch_size": 32, "windows": windows}
+    measured = {"measured": "now",
+                "ours": {"command": "ours", "epoch_seconds": [300.0], "recipe": recipe},
+                "peer": {"command": "peer", "epoch_seconds": [200.0]}}  # fmt: skip
+    rows = epoch_time_rows({"epoch_time": measured})
+    assert "| 300 | **1.50** | `ours` |" in rows
+    assert "| peer (HF + PyTorch), one epoch right after | 200 | 1.00 | `peer` |" in rows
+    assert "run `python -m benchmarks.run_all --steps epoch_time`" in epoch_time_rows({})
 
 
 def test_the_ablation_is_ranked_by_devel_f1_with_test_last() -> None:
