@@ -158,6 +158,7 @@ def describe_recipes() -> str:
     shown = (
         "learning_rate",
         "epochs",
+        "batch_size",
         "patience",
         "decoder",
         "adam_epsilon",
