@@ -359,13 +359,14 @@ def test_every_cli_reports_a_mistake_in_one_line_with_exit_2(tmp_path: Path) -> 
         assert fix in lines[0]
 
 
-def test_train_help_lists_both_recipes_with_their_learning_rates() -> None:
+def test_train_help_lists_every_recipe_with_its_learning_rate() -> None:
     code, out, lines = run_module("training.train", "--help")
     assert code == 0 and not lines
     recipes = out.split("recipes (--recipe NAME", 1)[1]
     assert re.search(r"^default: learning_rate=0\.0001, ", recipes, re.MULTILINE)
     assert re.search(r"^peer: learning_rate=5e-05, ", recipes, re.MULTILINE)
-    assert "--recipe {default,peer}" in out
+    assert re.search(r"^first-model: .*batch_size=16, ", recipes, re.MULTILINE)
+    assert "--recipe {default,first-model,peer}" in out
 
 
 @pytest.mark.parametrize(
@@ -373,7 +374,7 @@ def test_train_help_lists_both_recipes_with_their_learning_rates() -> None:
     [
         (
             ["--out", "m", "--recipe", "fast"],
-            "argument --recipe: invalid choice: 'fast' (choose from default, peer). "
+            "argument --recipe: invalid choice: 'fast' (choose from default, first-model, peer). "
             "Fix: see `python -m training.train --help`.",
         ),
         (
