@@ -182,7 +182,11 @@ def ablation_section(results: Results) -> str:
     rows = [
         ("the peer's recipe", results["parity"]),
         ("the peer's recipe, sentences cut into chunks", results["chunked"]),
-        ("default recipe without context", results["nocontext"]),
+        (
+            "default recipe, the run that chose it (flags; `model.fit` loop)",
+            results["nocontext"],
+        ),
+        ("the former default, `--recipe context`", results.get("context")),
         ("default recipe on packed windows", results.get("packed")),
         ("**default recipe** (shipped)", results["default"]),
     ]
@@ -205,7 +209,8 @@ def ablation_section(results: Results) -> str:
     variants = results["variants"]
     if variants:
         lines.append(
-            "\nThe default model with its context switched off at prediction time only: "
+            "\nThe former default model (`--recipe context`) with its context switched off "
+            "at prediction time only: "
             f"{fmt(variants['test_without_context_at_prediction']['f1'])} test F1 (Viterbi)."
         )
     return "\n".join(lines) + "\n\n"
@@ -266,9 +271,11 @@ PEER_CONFIG_NAMES = {
 
 def describe_packing(ours: dict[str, Any]) -> str:
     packed = ours.get("packed_context")
-    if packed:
-        return f"packed windows, {packed} context pieces each side"
-    return "one window per sentence chunk, as in training"
+    if packed is None:
+        return "one window per sentence chunk, as in training"
+    if packed == 0:
+        return "packed windows, no context pieces (sentences side by side)"
+    return f"packed windows, {packed} context pieces each side"
 
 
 def serving_section(results: Results) -> str:

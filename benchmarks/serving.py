@@ -44,13 +44,33 @@ class ServingConfig:
     packed_context: int | str | None = "auto"  # "auto": the model's default
 
 
-# The default first; the others show what each serving choice costs or buys.
+# The default first; the others show what each serving choice costs or buys. A choice
+# that comes to the default's own windows (one chunk each, for a model trained without
+# context) is measured once.
 OUR_CONFIGS = (
     ServingConfig("default"),
+    ServingConfig("packed, no context pieces", packed_context=0),
     ServingConfig("packed, 24 context pieces each side", packed_context=24),
     ServingConfig("one window per sentence chunk", packed_context=None),
     ServingConfig("float32", precision="float32"),
 )
+
+
+def distinct_configs(model: Path, configs: Sequence[ServingConfig]) -> list[ServingConfig]:
+    """`configs` less those that serve `model` exactly as an earlier one does."""
+    from tagger.model_folder import read_metadata
+    from tagger.predict import default_packed_context
+
+    default = default_packed_context(read_metadata(model).windows)
+    seen: set[tuple[str, int | None]] = set()
+    kept = []
+    for config in configs:
+        packing = default if config.packed_context == "auto" else config.packed_context
+        key = (config.precision, packing if isinstance(packing, int) else None)
+        if key not in seen:
+            seen.add(key)
+            kept.append(config)
+    return kept
 
 
 def documents_of(count: int, size: int) -> list[int]:
@@ -176,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def measure(args: argparse.Namespace) -> int:
     ours = [
         measure_ours(args.model, args.data_dir, config, args.threads, args.document_sentences)
-        for config in OUR_CONFIGS
+        for config in distinct_configs(args.model, OUR_CONFIGS)
     ]
     for row in ours:
         print(json.dumps({key: row[key] for key in ("name", "words_per_s")}), flush=True)

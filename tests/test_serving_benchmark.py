@@ -35,6 +35,7 @@ def test_ours_is_measured_per_serving_choice_with_dev_and_test_scores(
         assert row["test"]["n_gold"] == row["dev"]["n_gold"] > 0
     assert rows["one window per sentence chunk"]["packed_context"] is None
     assert rows["packed, 24 context pieces each side"]["packed_context"] == 24
+    assert rows["packed, no context pieces"]["packed_context"] == 0
     assert rows["float32"]["precision"] == "float32"
     assert "peer" not in result
     assert os.sched_getaffinity(0) == cores  # the pin to --threads cores is undone
@@ -86,3 +87,26 @@ def test_the_serving_section_compares_ours_with_the_fastest_peer_configuration()
     assert "no VNNI or AMX int8 instructions (AVX2 only)" in section
     assert "so its rows have no F1" in section
     assert "Command: `python -m benchmarks.serving`" in section
+
+
+def test_a_choice_that_serves_the_model_as_the_default_does_is_measured_once(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    def measured_names(model: Path) -> list[str]:
+        return [config.name for config in serving.distinct_configs(model, serving.OUR_CONFIGS)]
+
+    # The tiny model is trained with context, so it is served through packed windows.
+    assert measured_names(tiny_model_dir) == [config.name for config in serving.OUR_CONFIGS]
+
+    without_context = tmp_path / "no-context"
+    shutil.copytree(tiny_model_dir, without_context)
+    metadata_path = without_context / "model.json"
+    metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
+    metadata["windows"].update(context_tokens=0, cross_sentence=False)
+    metadata_path.write_text(json.dumps(metadata), encoding="utf-8")
+    # One chunk per window is this model's default: that row would repeat it.
+    assert measured_names(without_context) == [
+        "default", "packed, no context pieces", "packed, 24 context pieces each side", "float32"
+    ]  # fmt: skip

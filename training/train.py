@@ -2,7 +2,7 @@
 
 Usage:
     python -m training.train --out models/default [--encoder ENC] [--data-dir DIR]
-        [--recipe default|peer] [--epochs N] [--lr LR] [--batch-size N] [--max-steps N] ...
+        [--recipe NAME] [--epochs N] [--lr LR] [--batch-size N] [--max-steps N] ...
 
 `--help` lists the recipes and their values. A mistake (missing data, an impossible
 window flag, an encoder that cannot be loaded) is one line on stderr and exit status 2,
