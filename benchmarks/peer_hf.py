@@ -148,6 +148,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=32, help="training batch size")
     parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument(
+        "--warmup-ratio", type=float, default=WARMUP_RATIO, help="share of steps warming up"
+    )
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--max-train-sentences", type=int, default=None, help="smoke runs")
     parser.add_argument(
@@ -536,7 +539,7 @@ class TrainingLoop:
         total_steps = len(loader) * args.epochs
         scheduler = get_linear_schedule_with_warmup(
             optimizer,
-            num_warmup_steps=math.ceil(total_steps * WARMUP_RATIO),
+            num_warmup_steps=math.ceil(total_steps * args.warmup_ratio),
             num_training_steps=total_steps,
         )
         return cls(model, loader, optimizer, scheduler)
@@ -1249,7 +1252,7 @@ def recipe(args: argparse.Namespace, dropout: dict[str, float]) -> dict[str, Any
         "weight_decay": WEIGHT_DECAY,
         "weight_decay_excludes": "bias, LayerNorm",
         "schedule": "linear",
-        "warmup_ratio": WARMUP_RATIO,
+        "warmup_ratio": args.warmup_ratio,
         "max_grad_norm": MAX_GRAD_NORM,
         "max_length": MAX_LENGTH,
         "label_alignment": "first sub-token; -100 on later pieces and specials",

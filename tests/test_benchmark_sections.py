@@ -97,3 +97,21 @@ def test_the_ablation_is_ranked_by_devel_f1_with_test_last() -> None:
     assert "packed windows of 256 tokens, 32 context tokens each side" in section
     assert "| 78.00 | 10 / 9 | 2 | 70.00 | 70.00 |" in section
     assert "| the peer's recipe, sentences cut into chunks | not measured |" in section
+
+
+def test_the_accuracy_table_adds_the_peer_trained_with_our_recipe_when_measured() -> None:
+    from benchmarks.report import accuracy_section
+
+    def scores(f1: float) -> dict[str, Any]:
+        return {"precision": f1, "recall": f1, "f1": f1, "n_gold": 10, "n_pred": 11}
+
+    peer = {"test": scores(74.6), "command": "peer"}
+    parity = {"test": {"argmax-drop": scores(74.5), "argmax": scores(73.1)}, "command": "parity"}
+    results: dict[str, Any] = {"peer": peer, "parity": parity, "default": None, "spacy": None}
+    assert "our default recipe's learning rate" not in accuracy_section(results)
+    results["peer_our_recipe"] = {"test": scores(77.25), "command": "peer --lr 0.0001"}
+    row = next(line for line in accuracy_section(results).splitlines() if "our default" in line)
+    assert "| 77.25 | 77.25 | 77.25 | 10 | 11 | `peer --lr 0.0001` |" in row
+    results["default"] = {"test": {"viterbi": scores(78.0)}, "version": "v"}
+    assert "the peer with its own: **+2.65 F1**" in accuracy_section(results)
+    assert "(what our windows, decoding and serving add): **+0.75 F1**" in accuracy_section(results)
