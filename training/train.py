@@ -19,6 +19,7 @@ import dataclasses
 import os
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +91,8 @@ class DevEvaluation(keras.callbacks.Callback):
         dev: Sequence[Sentence],
         patience: int,
         on_epoch: EpochHook | None = None,
+        *,
+        keep_recent: int = 0,
     ) -> None:
         super().__init__()
         self.tagger = tagger
@@ -102,6 +105,8 @@ class DevEvaluation(keras.callbacks.Callback):
         self.history: list[dict[str, Any]] = []
         self.epoch_started = 0.0
         self.seconds: list[float] = []
+        self.keep_recent = keep_recent
+        self.recent_weights: deque[list[np.ndarray]] = deque(maxlen=max(keep_recent, 1))
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.epoch_started = time.perf_counter()
@@ -116,6 +121,8 @@ class DevEvaluation(keras.callbacks.Callback):
             "dev": scores,
         }
         self.history.append(record)
+        if self.keep_recent > 1:
+            self.recent_weights.append(self.model.get_weights())
         print(
             f"epoch {epoch + 1}: loss {record['loss']:.4f}  "
             f"dev P {format_score(scores['precision'])} R {format_score(scores['recall'])} "
@@ -130,6 +137,54 @@ class DevEvaluation(keras.callbacks.Callback):
             self.model.stop_training = True
         if self.on_epoch is not None:
             self.on_epoch(record)
+
+
+def mean_weights(checkpoints: Sequence[Sequence[np.ndarray]]) -> list[np.ndarray]:
+    """The element-wise mean of several checkpoints of one model, in its own dtypes.
+
+    >>> first = [np.array([1.0, 2.0], np.float32), np.array(3.0, np.float32)]
+    >>> second = [np.array([3.0, 4.0], np.float32), np.array(5.0, np.float32)]
+    >>> [weight.tolist() for weight in mean_weights([first, second])]
+    [[2.0, 3.0], 4.0]
+    """
+    return [
+        np.mean(np.stack(tensors), axis=0).astype(tensors[0].dtype)
+        for tensors in zip(*checkpoints, strict=True)
+    ]
+
+
+def average_recent_epochs(
+    evaluation: DevEvaluation, tagger: Tagger, dev: Sequence[Sentence]
+) -> dict[str, Any] | None:
+    """Score the mean of the last epochs' weights on dev (``TrainSettings.average_last``);
+    the model keeps them only if their dev F1 beats the best single epoch's.
+
+    Returns what a model's ``training["averaged"]`` records, or None when fewer than two
+    epochs were kept (averaging off, or training stopped after one epoch).
+    """
+    recent = list(evaluation.recent_weights)
+    if len(recent) < 2:
+        return None
+    model = tagger.model
+    last_epoch = len(evaluation.history)
+    model.set_weights(mean_weights(recent))
+    started = time.perf_counter()
+    scores = dev_scores(tagger, dev)
+    kept = best_f1_key(scores) > evaluation.best_f1
+    epochs = list(range(last_epoch - len(recent) + 1, last_epoch + 1))
+    print(
+        f"mean of epochs {epochs[0]}-{epochs[-1]}: dev F1 {format_score(scores['f1'])} "
+        f"({'kept' if kept else 'not kept'}: the best epoch, {evaluation.best_epoch}, scored "
+        f"{format_score(evaluation.history[evaluation.best_epoch - 1]['dev']['f1'])})",
+        file=sys.stderr,
+        flush=True,
+    )
+    return {
+        "epochs": epochs,
+        "dev": scores,
+        "kept": kept,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
 
 
 def compile_for_training(model: keras.Model, settings: TrainSettings, total_steps: int) -> None:
@@ -171,21 +226,30 @@ def fine_tune(
     compile_for_training(model, settings, total_steps=len(batches) * settings.epochs)
     metadata = training_metadata(encoder, settings)
     tagger = Tagger(LoadedModel(model, wordpiece, metadata, Path()))
-    evaluation = DevEvaluation(tagger, dev, settings.patience, on_epoch)
+    evaluation = DevEvaluation(
+        tagger, dev, settings.patience, on_epoch, keep_recent=settings.average_last
+    )
     fit_batches(
         model, batches, epochs=settings.epochs, callbacks=[evaluation, *callbacks], verbose=verbose
     )
-    if evaluation.best_weights is not None:
-        model.set_weights(evaluation.best_weights)
-    metadata.metrics = (
-        {"dev": evaluation.history[evaluation.best_epoch - 1]["dev"]} if evaluation.history else {}
-    )
+    averaged = average_recent_epochs(evaluation, tagger, dev)
+    if averaged is not None and averaged["kept"]:
+        metadata.metrics = {"dev": averaged["dev"]}
+    else:
+        if evaluation.best_weights is not None:
+            model.set_weights(evaluation.best_weights)
+        metadata.metrics = (
+            {"dev": evaluation.history[evaluation.best_epoch - 1]["dev"]}
+            if evaluation.history
+            else {}
+        )
     metadata.training = {
         **settings_as_json(settings),
         "train_sentences": len(train),
         "train_windows": len(windows),
         "best_epoch": evaluation.best_epoch,
         "history": evaluation.history,
+        **({"averaged": averaged} if averaged else {}),
     }
     return TrainResult(tagger, evaluation.history, evaluation.best_epoch, evaluation.seconds)
 
@@ -203,6 +267,7 @@ def settings_from_args(args: argparse.Namespace) -> TrainSettings:
         "patience": args.patience,
         "adam_epsilon": args.adam_epsilon,
         "length_pool_batches": args.length_pool_batches,
+        "average_last": args.average_last,
     }
     settings = dataclasses.replace(
         settings, **{k: v for k, v in overrides.items() if v is not None}
@@ -275,6 +340,11 @@ def build_parser() -> ArgumentParser:
         help="sort windows by length within pools of N batches (1: plain shuffle)",
     )
     parser.add_argument("--max-steps", type=COUNT, help="cap batches per epoch (smoke runs)")
+    parser.add_argument(
+        "--average-last",
+        type=COUNT,
+        help="also score the mean of the last N epochs' weights on dev; kept if better",
+    )
     parser.add_argument(
         "--max-train-sentences", type=COUNT, help="use only the first N train sentences"
     )
