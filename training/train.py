@@ -93,8 +93,10 @@ class DevEvaluation(keras.callbacks.Callback):
         on_epoch: EpochHook | None = None,
         *,
         keep_recent: int = 0,
+        score: bool = True,
     ) -> None:
         super().__init__()
+        self.score = score
         self.tagger = tagger
         self.dev = dev
         self.patience = patience
@@ -113,6 +115,16 @@ class DevEvaluation(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.seconds.append(time.perf_counter() - self.epoch_started)
+        if not self.score:  # a refit: dev is in the training data, and every epoch runs
+            self.best_epoch = epoch + 1
+            self.history.append(
+                {
+                    "epoch": epoch + 1,
+                    "loss": float((logs or {}).get("loss", float("nan"))),
+                    "seconds": round(self.seconds[-1], 1),
+                }
+            )
+            return
         scores = dev_scores(self.tagger, self.dev)
         record = {
             "epoch": epoch + 1,
@@ -187,6 +199,40 @@ def average_recent_epochs(
     }
 
 
+def refit_on_train_and_devel(
+    encoder: Encoder,
+    train: Sequence[Sentence],
+    dev: Sequence[Sentence],
+    settings: TrainSettings,
+    selected: TrainResult,
+    *,
+    verbose: int | str = "auto",
+) -> TrainResult:
+    """Train again from `encoder` (fresh: not the one `selected` trained) on train and
+    devel together, for the epoch count devel chose in `selected`.
+
+    The refit model has no clean dev figure; its ``model.json`` records the devel-chosen
+    run's (``training["refit"]``), which the ablation reads for the recipe.
+    """
+    epochs = selected.best_epoch
+    refit_settings = dataclasses.replace(settings, epochs=epochs, patience=epochs, average_last=0)
+    result = fine_tune(
+        encoder, [*train, *dev], dev, refit_settings, verbose=verbose, refit=True
+    )
+    selected_training = selected.tagger.info.training
+    result.tagger.info.training["refit"] = {
+        "on": ["train", "devel"],
+        "epochs": epochs,
+        "selected_on_devel": {
+            "best_epoch": selected.best_epoch,
+            "dev": selected.tagger.info.metrics.get("dev"),
+            "history": selected_training.get("history"),
+            "averaged": selected_training.get("averaged"),
+        },
+    }
+    return result
+
+
 def compile_for_training(model: keras.Model, settings: TrainSettings, total_steps: int) -> None:
     optimizer = bert_adamw(settings, total_steps)
     model.compile(
@@ -204,8 +250,13 @@ def fine_tune(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     on_epoch: EpochHook | None = None,
     verbose: int | str = "auto",
+    refit: bool = False,
 ) -> TrainResult:
-    """Train a classifier on `train`, keep the epoch with the best strict F1 on `dev`."""
+    """Train a classifier on `train`, keep the epoch with the best strict F1 on `dev`.
+
+    `refit` is for `dev` already inside `train` (:func:`refit_on_train_and_devel`): no
+    epoch is scored or chosen, every epoch of `settings` runs and the last one is kept.
+    """
     keras.utils.set_random_seed(settings.seed)
     wordpiece = WordPieceEncoder.from_vocab_file(encoder.vocab_path, lowercase=encoder.lowercase)
     model = build_token_classifier(encoder.backbone, len(LABELS), dropout=settings.dropout)
@@ -227,13 +278,20 @@ def fine_tune(
     metadata = training_metadata(encoder, settings)
     tagger = Tagger(LoadedModel(model, wordpiece, metadata, Path()))
     evaluation = DevEvaluation(
-        tagger, dev, settings.patience, on_epoch, keep_recent=settings.average_last
+        tagger,
+        dev,
+        settings.patience,
+        on_epoch,
+        keep_recent=0 if refit else settings.average_last,
+        score=not refit,
     )
     fit_batches(
         model, batches, epochs=settings.epochs, callbacks=[evaluation, *callbacks], verbose=verbose
     )
     averaged = average_recent_epochs(evaluation, tagger, dev)
-    if averaged is not None and averaged["kept"]:
+    if refit:
+        metadata.metrics = {}  # dev was trained on: no clean dev figure exists
+    elif averaged is not None and averaged["kept"]:
         metadata.metrics = {"dev": averaged["dev"]}
     else:
         if evaluation.best_weights is not None:
@@ -373,6 +431,17 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--decoder", choices=sorted(DECODERS))
     parser.add_argument("--jit-compile", action="store_true", help="compile train steps with XLA")
     parser.add_argument("--no-test", action="store_true", help="skip the test-set evaluation")
+    parser.add_argument(
+        "--refit-on-devel",
+        action="store_true",
+        help="after the devel-selected run, train again on train+devel for its best epoch "
+        "count and save that model (it has no clean dev F1)",
+    )
+    parser.add_argument(
+        "--keep-selected",
+        type=Path,
+        help="with --refit-on-devel: also save the devel-selected model to this folder",
+    )
     return parser
 
 
@@ -397,18 +466,39 @@ def run(argv: Sequence[str] | None = None) -> int:
 
     settings = settings_from_args(args)
     check_writable_destination(Path(args.out))
+    if args.keep_selected is not None:
+        if not args.refit_on_devel:
+            raise TaggerError(
+                "--keep-selected saves the devel-selected model of a refit",
+                fix="add --refit-on-devel, or drop --keep-selected",
+            )
+        check_writable_destination(args.keep_selected)
     train = load_split("train", args.data_dir)[: args.max_train_sentences]
     dev = load_split("devel", args.data_dir)[: args.max_dev_sentences]
     encoder = load_encoder(args.encoder)
     result = fine_tune(encoder, train, dev, settings)
-    metadata = result.tagger.info
-    metadata.data = {
+    data = {
         split: {
             "file": split_path(split, args.data_dir).name,
             "sha256": file_sha256(split_path(split, args.data_dir)),
         }
         for split in ("train", "devel", "test")
     }
+    if args.refit_on_devel:
+        if args.keep_selected:
+            result.tagger.info.data = data
+            kept = save_model_folder(
+                result.tagger.model, encoder.vocab_path, result.tagger.info, args.keep_selected
+            )
+            print(f"saved the devel-selected model to {kept}", file=sys.stderr)
+        print(
+            f"refit on train and devel for {result.best_epoch} epochs (chosen on devel)",
+            file=sys.stderr,
+        )
+        # Training moved the weights of this encoder's backbone: start again from the file.
+        result = refit_on_train_and_devel(load_encoder(args.encoder), train, dev, settings, result)
+    metadata = result.tagger.info
+    metadata.data = data
     if not args.no_test:
         from training.evaluate import evaluate_tagger
 
