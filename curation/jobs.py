@@ -153,7 +153,7 @@ class TrainJobOptions:
             before a preliminary version; None: none when the job trains a quick first
             model, else :data:`DEFAULT_PRELIMINARY_AFTER_STEPS`.
         first_model: a job that serves preliminary versions first trains the quick first
-            model (:func:`training.recipes.first_model_recipe`: one epoch, no context)
+            model (:func:`training.recipes.first_model_recipe`: 250 batches, no context)
             and serves it, then trains its own recipe from the encoder, whose epochs
             replace it only when their dev F1 is higher; None means yes, False skips it.
         retrain_data: what a retrain from the model in service trains on: ``replay``

@@ -414,10 +414,11 @@ class JobRunner:
         assert self.preliminaries is not None
         quick = first_model_recipe(settings)
         self.log.info(
-            "job %d: quick first model: %d epoch on chunks of up to %d words without "
-            "context, in windows of %d tokens",
+            "job %d: quick first model: at most %d batches of %d chunks of up to %d words "
+            "without context, in windows of %d tokens",
             self.job.id,
-            quick.epochs,
+            quick.max_steps,
+            quick.batch_size,
             quick.windows.max_words,
             quick.windows.max_tokens,
         )
