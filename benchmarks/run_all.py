@@ -1,7 +1,7 @@
 """Run the benchmarks of BENCHMARKS.md and rewrite its tables from what was measured.
 
 Usage:
-    python -m benchmarks.run_all [--data-dir DIR] [--steps peer,parity,context,default,serving]
+    python -m benchmarks.run_all [--data-dir DIR] [--steps peer,parity,nocontext,default,serving]
     python -m benchmarks.run_all --steps spacy [--spacy-max-epochs N]
     python -m benchmarks.run_all --render-only
 
@@ -158,13 +158,7 @@ def step_chunked(args: argparse.Namespace) -> None:
 
 
 def step_nocontext(args: argparse.Namespace) -> None:
-    """The default recipe's windows named by flags: the run that chose them (2026-11-25)."""
-    train_and_score("nocontext", args, ["--context-tokens", "0", "--no-cross-sentence"])
-
-
-def step_context(args: argparse.Namespace) -> None:
-    """The former default: each chunk framed by 64 context pieces across sentences."""
-    train_and_score("context", args, ["--recipe", "context"])
+    train_and_score("nocontext", args, ["--recipe", "no-context"])
 
 
 def step_packed(args: argparse.Namespace) -> None:
@@ -648,7 +642,6 @@ STEPS: dict[str, Callable[[argparse.Namespace], None]] = {
     "parity": step_parity,
     "chunked": step_chunked,
     "nocontext": step_nocontext,
-    "context": step_context,
     "packed": step_packed,
     "default": step_default,
     "variants": step_variants,

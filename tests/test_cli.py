@@ -363,11 +363,13 @@ def test_train_help_lists_every_recipe_with_its_learning_rate() -> None:
     code, out, lines = run_module("training.train", "--help")
     assert code == 0 and not lines
     recipes = out.split("recipes (--recipe NAME", 1)[1]
-    assert re.search(r"^default: learning_rate=0\.0001, .*, 0 context$", recipes, re.MULTILINE)
-    assert re.search(r"^context: .*, 64 context across sentences$", recipes, re.MULTILINE)
+    assert re.search(
+        r"^default: learning_rate=0\.0001, .*, 64 context across sentences$", recipes, re.MULTILINE
+    )
+    assert re.search(r"^no-context: .*, 0 context$", recipes, re.MULTILINE)
     assert re.search(r"^peer: learning_rate=5e-05, ", recipes, re.MULTILINE)
     assert re.search(r"^first-model: .*batch_size=16, ", recipes, re.MULTILINE)
-    assert "--recipe {context,default,first-model,peer}" in out
+    assert "--recipe {default,first-model,no-context,peer}" in out
 
 
 @pytest.mark.parametrize(
@@ -375,8 +377,8 @@ def test_train_help_lists_every_recipe_with_its_learning_rate() -> None:
     [
         (
             ["--out", "m", "--recipe", "fast"],
-            "argument --recipe: invalid choice: 'fast' (choose from context, default, "
-            "first-model, peer). Fix: see `python -m training.train --help`.",
+            "argument --recipe: invalid choice: 'fast' (choose from default, "
+            "first-model, no-context, peer). Fix: see `python -m training.train --help`.",
         ),
         (
             ["--out", "m", "--decoder", "beam"],

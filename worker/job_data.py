@@ -38,8 +38,8 @@ from curation.jobs import (
 from tagger.bio import Sentence
 from training.data import file_sha256, load_split, split_path
 
-# The sample is drawn in runs of this many consecutive base sentences: a recipe with
-# context (`--recipe context`) reads 64 pieces across sentence boundaries, and BC5CDR's training
+# The sample is drawn in runs of this many consecutive base sentences: the default
+# recipe reads 64 context pieces across sentence boundaries, and BC5CDR's training
 # abstracts run about 9 sentences (500 abstracts, 4,560 sentences), so a replayed
 # sentence mostly keeps its own abstract's neighbours as context, as in the full split.
 REPLAY_RUN_SENTENCES = 8
