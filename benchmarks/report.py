@@ -30,8 +30,8 @@ On 2026-12-02 the default recipe without context was trained again (devel 78.04,
 78.77 on 2026-11-25 and the default's 78.96) to see whether it could become the default for
 its speed: it could not, so its row now holds that later run. `make model` trained it while
 it was briefly the default, with exactly the settings of `--recipe no-context` (its
-`model.json` records them), and `run_all --steps nocontext --reuse-trained` scored it. Models trained before
-2026-12-02 ran through `model.fit`; later ones through `train_on_batch`
+`model.json` records them), and `run_all --steps nocontext --reuse-trained` scored it.
+Models trained before 2026-12-02 ran through `model.fit`; later ones through `train_on_batch`
 (`training/fit_loop.py`: the same batches, optimizer and callbacks, in faster steps on this
 CPU).
 """
