@@ -37,6 +37,19 @@ LAZY_DOCTEST_FIXTURES = ("tiny_model_dir", "bc5cdr_dir")
 
 
 @pytest.fixture(scope="session", autouse=True)
+def no_stray_workers() -> None:
+    """An app run never starts a real training worker unless its test asks for one.
+
+    A test that wants one sets ``TAGGER_START_WORKER`` itself (``tests/app_fakes.py``
+    clears it and records the starts instead). Without this, an app script still running
+    after its test (an AppTest run that outlived it) read the restored environment, took
+    the repository's own ``data/`` and ``models/`` and started a worker that trained a
+    first model in the background for the rest of the suite (seen 2026-12-02).
+    """
+    os.environ["TAGGER_START_WORKER"] = "0"
+
+
+@pytest.fixture(scope="session", autouse=True)
 def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """ONNX graphs derived during tests go to a temporary cache, not the user's."""
     folder = tmp_path_factory.mktemp("tagger-cache")
