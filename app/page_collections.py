@@ -1,8 +1,9 @@
 """Collections: import many documents at once, watch them being tagged, export the reviewed.
 
 A curator names a collection and drops files on the page: ``.txt`` files (one abstract
-each), ``.jsonl`` files of ``{"id", "title", "text"}`` records (a PubMed export), or
-BIO files. Good records are kept even when others are refused; each refused record
+each), ``.jsonl`` files of ``{"id", "title", "text"}`` records (a PubMed export), PubMed
+XML (``.xml``: a PubMed search's "PubMed" format, an ``efetch``, a baseline file) or BIO
+files. Good records are kept even when others are refused; each refused record
 is listed with its file and line. The worker tags the collection in the background
 with the model in service, so the page never waits on the model; the table shows how
 far tagging and review have got. Reviewed items export as BIO, JSONL with character
@@ -27,7 +28,7 @@ NAME_KEY = "collections_name"
 FILES_KEY = "collections_files"
 UPLOADER_GENERATION = "collections_uploader_generation"
 EXPORT_CHOICE_KEY = "collections_export_choice"
-IMPORT_TYPES = ["txt", "jsonl", "bio", "iob", "conll", "tsv"]
+IMPORT_TYPES = ["txt", "jsonl", "xml", "bio", "iob", "conll", "tsv"]
 MAX_PROBLEMS_SHOWN = 50
 
 
@@ -91,8 +92,8 @@ def _import_form(curation: Curation) -> None:
         help="Files imported under an existing name are added to that collection.",
     )
     st.file_uploader(
-        'Files: .txt (one abstract each), .jsonl ({"id", "title", "text"} per line) '
-        "or BIO (word<TAB>label, -DOCSTART- between documents)",
+        'Files: .txt (one abstract each), .jsonl ({"id", "title", "text"} per line), '
+        ".xml (PubMed XML) or BIO (word<TAB>label, -DOCSTART- between documents)",
         type=IMPORT_TYPES,
         accept_multiple_files=True,
         key=_uploader_key(),

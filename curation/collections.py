@@ -9,11 +9,14 @@ most doubtful first.
 Formats, by file extension:
 
 - ``.txt``: one abstract per file, its external id the file name without the extension.
-  The first line is the **title** when it is at most :data:`MAX_TITLE_CHARS` characters
-  long and a blank line and more text follow it; otherwise the whole file is the text.
+  The first line is the **title** when it is at most 300 characters long
+  (:data:`tagger.documents.MAX_TITLE_CHARS`) and a blank line and more text follow it;
+  otherwise the whole file is the text.
 - ``.jsonl``: one ``{"id", "title", "text"}`` record per line (a PubMed export): ``id``
   an integer or a string (missing: ``<file>:<line>``), ``title`` optional, ``text``
   required. Blank lines are ignored.
+- ``.xml``: PubMed XML (a search's "PubMed" export, an E-utilities ``efetch``, a baseline
+  file): each ``PubmedArticle``'s PMID, title and abstract (:mod:`tagger.documents`).
 - BIO (``.bio``, ``.iob``, ``.conll``, ``.tsv``): ``word<TAB or space>label`` lines read by
   :func:`tagger.bio.parse_bio`, a blank line between sentences. Documents are split at
   ``-DOCSTART-`` lines when the file has any; otherwise at runs of two or more blank
@@ -24,8 +27,8 @@ A bad record (invalid JSON, no text, not UTF-8, an empty file, an id already in 
 collection, a bad BIO line) becomes an :class:`ImportProblem` naming the file and line;
 the good records are kept, all of one import in one transaction.
 
-A document's *text* is its title, a blank line and its abstract (:func:`document_text`):
-the character offsets of tagged words index it.
+A document's *text* is its title, a blank line and its abstract
+(:func:`tagger.documents.document_text`): the character offsets of tagged words index it.
 
 Doubt: the model's per-word scores are the probability of each word's decoded label,
 so ``sum(1 - p)`` over the words is the number of words the model expects to have
@@ -49,9 +52,9 @@ a.jsonl:2: id '1' is twice in this import (first at a.jsonl:1) — give each rec
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
-import re
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -76,6 +79,15 @@ from tagger.bio import (
     parse_bio,
     utf16_problem,
 )
+from tagger.documents import (
+    JSONL_SHAPE,
+    TextDocument,
+    decode_text,
+    jsonl_record,
+    pubmed_xml_records,
+    text_file_document,
+)
+from tagger.documents import RecordProblem as ImportProblem
 from tagger.errors import TaggerError
 
 Clock = Callable[[], datetime]
@@ -84,19 +96,15 @@ UNCERTAINTY_NAME = "expected word errors"
 """What :attr:`ReviewItem.uncertainty` counts, for the UI: sum over words of 1 − p(label)."""
 
 DEFAULT_CLAIM_TTL_S = 1800.0  # a curator's claim on an item lapses after 30 minutes
-MAX_TITLE_CHARS = 300
-MAX_EXTERNAL_ID_CHARS = 200
 MAX_NAME_CHARS = 200
-TITLE_SEPARATOR = "\n\n"
 TEXT_EXTENSIONS = (".txt",)
 JSONL_EXTENSIONS = (".jsonl",)
+PUBMED_XML_EXTENSIONS = (".xml",)
 BIO_EXTENSIONS = (".bio", ".iob", ".conll", ".tsv")
 UNREVIEWED, REVIEWED, SKIPPED, FLAGGED = "unreviewed", "reviewed", "skipped", "flagged"
 # The statuses the worker keeps tagged with the version in service.
 TAGGABLE_STATUSES = (UNREVIEWED, SKIPPED)
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-_JSONL_SHAPE = 'one {"id": ..., "title": ..., "text": ...} object per line'
 documents = collection_documents_table
 
 
@@ -106,26 +114,6 @@ class CollectionError(TaggerError, ValueError):
 
 class CollectionNotFoundError(CollectionError, LookupError):
     """No collection has the name asked for."""
-
-
-@dataclass(frozen=True)
-class ImportProblem:
-    """One record (or file) that was not imported, and why.
-
-    >>> str(ImportProblem("a.jsonl", 3, "the record has no text", "add a text field"))
-    'a.jsonl:3: the record has no text — add a text field'
-    >>> str(ImportProblem("b.txt", None, "the file is empty"))
-    'b.txt: the file is empty'
-    """
-
-    file: str
-    line: int | None
-    message: str
-    fix: str = ""
-
-    def __str__(self) -> str:
-        where = self.file if self.line is None else f"{self.file}:{self.line}"
-        return f"{where}: {self.message}" + (f" — {self.fix}" if self.fix else "")
 
 
 @dataclass(frozen=True)
@@ -256,19 +244,6 @@ def per_100_words(errors: float, words: int) -> float:
     return 100.0 * errors / words if words else 0.0
 
 
-def document_text(title: str | None, text: str | None) -> str | None:
-    """The text that a document's word offsets index: title, a blank line, the abstract.
-
-    >>> document_text("Title", "Body.")
-    'Title\\n\\nBody.'
-    >>> document_text(None, "Body.")
-    'Body.'
-    """
-    if text is None:
-        return None
-    return f"{title}{TITLE_SEPARATOR}{text}" if title else text
-
-
 def sentences_to_json(sentences: Sequence[PredictedSentence]) -> str:
     return json.dumps([sentence.to_json() for sentence in sentences], ensure_ascii=False)
 
@@ -290,144 +265,30 @@ class _Parsed:
     problems: list[ImportProblem] = field(default_factory=list)
 
 
-def _decode(file: str, data: bytes) -> str | ImportProblem:
-    """UTF-8 text with ``\\n`` line ends (BOM dropped), or the problem naming the line."""
-    utf16 = utf16_problem(data)
-    if utf16 is not None:
-        return ImportProblem(file, None, utf16, RESAVE_AS_UTF8)
-    data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        return ImportProblem(
-            file,
-            line,
-            f"the file is not valid UTF-8 (byte 0x{data[error.start]:02x})",
-            RESAVE_AS_UTF8,
-        )
-    return text.removeprefix("\ufeff")
-
-
-def _text_problem(field_name: str, value: str) -> str | None:
-    found = _SURROGATE.search(value)
-    if found is not None:
-        return (
-            f"the {field_name} holds a lone surrogate U+{ord(found.group()):04X} "
-            f"at character {found.start() + 1}"
-        )
-    if "\x00" in value:
-        return f"the {field_name} holds a NUL character"
-    return None
-
-
-def _stem(file: str) -> str:
-    return PurePath(file).stem or file
-
-
 def _parse_txt(file: str, data: bytes) -> _Parsed:
     parsed = _Parsed()
-    decoded = _decode(file, data)
-    if isinstance(decoded, ImportProblem):
-        parsed.problems.append(decoded)
-        return parsed
-    problem = _text_problem("text", decoded)
-    if not decoded.strip() or problem is not None:
-        what = problem or "the file is empty"
-        parsed.problems.append(ImportProblem(file, None, what, "give the abstract as UTF-8 text"))
-        return parsed
-    title, text = _split_title(decoded)
-    parsed.documents.append(ParsedDocument(_stem(file), title, text, None, file, 1))
+    outcome = text_file_document(file, data)
+    if isinstance(outcome, ImportProblem):
+        parsed.problems.append(outcome)
+    else:
+        parsed.documents.append(_parsed(outcome))
     return parsed
 
 
-def _split_title(content: str) -> tuple[str | None, str]:
-    """The first line is the title when it is short and a blank line and text follow it.
-
-    >>> _split_title("A title\\n\\nThe abstract.\\n")
-    ('A title', 'The abstract.')
-    >>> _split_title("An abstract on one line.\\nAnd another.")
-    (None, 'An abstract on one line.\\nAnd another.')
-    """
-    content = content.strip()
-    first, separator, rest = content.partition("\n")
-    if separator and rest.startswith("\n") and rest.strip() and len(first) <= MAX_TITLE_CHARS:
-        return first.strip() or None, rest.strip()
-    return None, content
+def _parsed(document: TextDocument) -> ParsedDocument:
+    return ParsedDocument(
+        document.external_id, document.title, document.text, None, document.file, document.line
+    )
 
 
-def _record_id(record: dict[str, Any], file: str, line: int) -> str | ImportProblem:
-    raw = record.get("id")
-    if raw is None:
-        return f"{file}:{line}"
-    if isinstance(raw, bool) or not isinstance(raw, int | str):
-        return ImportProblem(
-            file,
-            line,
-            f"the id {raw!r} is not a number or a string",
-            'give each id as 123 or "PMID123"',
-        )
-    external_id = str(raw).strip()
-    if not external_id or len(external_id) > MAX_EXTERNAL_ID_CHARS:
-        return ImportProblem(
-            file,
-            line,
-            f"the id {raw!r} is empty or longer than {MAX_EXTERNAL_ID_CHARS} characters",
-            "give each record a short, non-empty id",
-        )
-    return external_id
-
-
-def _jsonl_record(file: str, line: int, raw: bytes) -> ParsedDocument | ImportProblem | None:
-    try:
-        decoded = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        return ImportProblem(
-            file,
-            line,
-            f"the line is not valid UTF-8 (byte 0x{raw[error.start]:02x})",
-            RESAVE_AS_UTF8,
-        )
-    if not decoded.strip():
-        return None
-    try:
-        record = json.loads(decoded)
-    except json.JSONDecodeError as error:
-        return ImportProblem(
-            file,
-            line,
-            f"the line is not valid JSON ({error.msg} at column {error.colno})",
-            f"write {_JSONL_SHAPE}",
-        )
-    if not isinstance(record, dict):
-        return ImportProblem(
-            file,
-            line,
-            f"the line is a JSON {type(record).__name__}, not an object",
-            f"write {_JSONL_SHAPE}",
-        )
-    external_id = _record_id(record, file, line)
-    if isinstance(external_id, ImportProblem):
-        return external_id
-    text, title = record.get("text"), record.get("title")
-    if not isinstance(text, str) or not text.strip():
-        return ImportProblem(
-            file, line, "the record has no text", 'give each record a non-empty "text"'
-        )
-    if title is not None and not isinstance(title, str):
-        return ImportProblem(
-            file,
-            line,
-            f"the title {title!r} is not a string",
-            'give "title" as text or leave it out',
-        )
-    for name, value in (("text", text), ("title", title or "")):
-        problem = _text_problem(name, value)
-        if problem is not None:
-            return ImportProblem(file, line, problem, "remove the character and import again")
-    clean_title = (title or "").strip() or None
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return ParsedDocument(external_id, clean_title, text, None, file, line)
+def _parse_pubmed_xml(file: str, data: bytes) -> _Parsed:
+    parsed = _Parsed()
+    for outcome in pubmed_xml_records(file, io.BytesIO(data)):
+        if isinstance(outcome, ImportProblem):
+            parsed.problems.append(outcome)
+        else:
+            parsed.documents.append(_parsed(outcome))
+    return parsed
 
 
 def _parse_jsonl(file: str, data: bytes) -> _Parsed:
@@ -438,14 +299,14 @@ def _parse_jsonl(file: str, data: bytes) -> _Parsed:
         return parsed
     lines = data.removeprefix(b"\xef\xbb\xbf").replace(b"\r\n", b"\n").split(b"\n")
     for number, raw in enumerate(lines, start=1):
-        outcome = _jsonl_record(file, number, raw)
+        outcome = jsonl_record(file, number, raw)
         if isinstance(outcome, ImportProblem):
             parsed.problems.append(outcome)
         elif outcome is not None:
-            parsed.documents.append(outcome)
+            parsed.documents.append(_parsed(outcome))
     if not parsed.documents and not parsed.problems:
         parsed.problems.append(
-            ImportProblem(file, None, "the file is empty", f"write {_JSONL_SHAPE}")
+            ImportProblem(file, None, "the file is empty", f"write {JSONL_SHAPE}")
         )
     return parsed
 
@@ -480,7 +341,7 @@ def _bio_chunks(lines: list[str]) -> Iterator[tuple[int, list[str]]]:
 
 def _parse_bio_file(file: str, data: bytes) -> _Parsed:
     parsed = _Parsed()
-    decoded = _decode(file, data)
+    decoded = decode_text(file, data)
     if isinstance(decoded, ImportProblem):
         parsed.problems.append(decoded)
         return parsed
@@ -521,10 +382,14 @@ def parse_file(file: str, data: bytes) -> tuple[list[ParsedDocument], list[Impor
         parsed = _parse_txt(file, data)
     elif suffix in JSONL_EXTENSIONS:
         parsed = _parse_jsonl(file, data)
+    elif suffix in PUBMED_XML_EXTENSIONS:
+        parsed = _parse_pubmed_xml(file, data)
     elif suffix in BIO_EXTENSIONS:
         parsed = _parse_bio_file(file, data)
     else:
-        known = ", ".join((*TEXT_EXTENSIONS, *JSONL_EXTENSIONS, *BIO_EXTENSIONS))
+        known = ", ".join(
+            (*TEXT_EXTENSIONS, *JSONL_EXTENSIONS, *PUBMED_XML_EXTENSIONS, *BIO_EXTENSIONS)
+        )
         problem = ImportProblem(
             file,
             None,

@@ -52,7 +52,6 @@ from curation.collections import (
     PredictedSentence,
     claim_is_free,
     collection_id_in,
-    document_text,
     per_100_words,
     sentences_from_json,
 )
@@ -60,6 +59,7 @@ from curation.corrections import CorrectionsStore, InvalidCorrectionError, NewCo
 from curation.database import Database, utc_now
 from curation.schema import collection_documents_table, collections_table, review_events_table
 from tagger.bio import ENTITY_TYPE, repair_bio, token_problem
+from tagger.documents import document_text
 from tagger.errors import TaggerError
 
 DIVERSITY_WINDOW = 5  # the curator's last items a candidate is compared with

@@ -139,6 +139,7 @@ class Tagger:
         precision: str | None = None,
         runtime: str = "auto",
         packed_context: int | str | None = "auto",
+        threads: int | None = None,
     ) -> Tagger:
         """Load a model: a folder, a registry version id, or `current` (None: `current`).
 
@@ -152,13 +153,15 @@ class Tagger:
         warning and sets `serving_note`. `decoder` overrides the one the model was trained
         with. `packed_context` is the context on each side of windows shared by
         consecutive sentences ("auto": the model's default, None: one window per sentence,
-        as in training).
+        as in training). `threads` is how many windows ONNX Runtime runs at once (default:
+        every core this process may run on; a batch worker sharing a machine gives its
+        share); Keras takes its threads from TensorFlow's settings.
         """
         chosen, served = choose_serving(runtime, precision)
         folder = resolve_model(model)
         note = None
         try:
-            loaded, logits_runtime = RUNTIME_LOADERS[chosen](folder, served)
+            loaded, logits_runtime = RUNTIME_LOADERS[chosen](folder, served, threads)
         except RuntimeSetupError as error:
             if not (runtime == "auto" and chosen == "onnx" and precision in (None, "float32")):
                 raise
@@ -168,7 +171,7 @@ class Tagger:
             )
             logger.warning("%s", note, extra={SERVING_NOTE_FLAG: True})
             served = "float32"
-            loaded, logits_runtime = _load_keras(folder, served)
+            loaded, logits_runtime = _load_keras(folder, served, threads)
         return cls(
             loaded,
             batch_size=batch_size,
@@ -297,18 +300,23 @@ def _decoder(decoder: str | None, loaded: LoadedModel) -> Callable[..., Any]:
         ) from None
 
 
-def _load_keras(folder: Path, precision: str) -> tuple[LoadedModel, LogitsRuntime]:
+def _load_keras(
+    folder: Path, precision: str, threads: int | None
+) -> tuple[LoadedModel, LogitsRuntime]:
     loaded = load_model_folder(folder, precision=precision)
     return loaded, KerasRuntime(loaded.model)
 
 
-def _load_onnx(folder: Path, precision: str) -> tuple[LoadedModel, LogitsRuntime]:
+def _load_onnx(
+    folder: Path, precision: str, threads: int | None
+) -> tuple[LoadedModel, LogitsRuntime]:
     loaded = load_without_weights(folder)
     graph = ensure_onnx_graph(folder, loaded.metadata.version, precision)
-    return loaded, OnnxRuntime(graph)
+    return loaded, OnnxRuntime(graph, threads=threads)
 
 
-RUNTIME_LOADERS: dict[str, Callable[[Path, str], tuple[LoadedModel, LogitsRuntime]]] = {
+RuntimeLoader = Callable[[Path, str, int | None], tuple[LoadedModel, LogitsRuntime]]
+RUNTIME_LOADERS: dict[str, RuntimeLoader] = {
     "keras": _load_keras,
     "onnx": _load_onnx,
 }

@@ -13,10 +13,10 @@ from curation.collections import (
     CollectionStore,
     DocumentToTag,
     PredictedSentence,
-    document_text,
 )
 from curation.database import Database
 from curation.schema import model_versions_table, serving_table
+from tagger.documents import document_text
 
 START = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 DISEASE_WORDS = frozenset({"fever", "failure", "renal", "seizures", "hepatitis"})

@@ -34,12 +34,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from curation.collections import (
-    TITLE_SEPARATOR,
     CollectionStore,
     DocumentToTag,
     PredictedSentence,
 )
 from curation.registry import Registry
+from tagger.documents import TITLE_SEPARATOR
 
 if TYPE_CHECKING:
     from tagger.spans import TaggedSentence
