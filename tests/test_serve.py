@@ -17,15 +17,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import IO, Any
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 
 from tagger.__main__ import tag_bio
 from tagger.bio import parse_bio
@@ -36,6 +33,7 @@ from tagger.spans import Span
 from tagger.tagger import Tagger
 from tests.conftest import REPO_ROOT
 from tests.helpers import is_valid_iob2
+from tests.serve_helpers import serving
 from tests.worker_helpers import clone_version
 
 PROG = "python -m tagger.serve"
@@ -49,24 +47,6 @@ TEXTS = [
     "",
 ]
 NATIVE_LOG = re.compile(r"^(WARNING: All log messages before absl|[IWEF]\d{4} )")
-
-
-@contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    """The app on uvicorn on a free loopback port; yields its base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="uvicorn-under-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> bool:

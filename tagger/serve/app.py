@@ -11,6 +11,8 @@ Routes:
   answer is the same document as BIO with the predicted labels (``text/plain``), as
   ``python -m tagger --format bio`` prints it; the ``X-Model-Version`` header names the
   version. The input's labels are read and then replaced.
+- ``POST /setup``, ``POST /predict``: Label Studio's ML-backend protocol
+  (:mod:`tagger.serve.label_studio`), so a Label Studio project pre-annotates with it.
 - ``GET /health``: ``{"status": "ok", "model": version, "serving": "ONNX Runtime int8
   on CPU", "serving_note": null, "follows_registry": bool, "problem": null}``;
   ``problem`` says why the version in service is not the one served, if it is not.
@@ -43,7 +45,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -57,6 +59,14 @@ from tagger.serve.body import (
     RequestError,
     read_body,
     texts_from_json,
+)
+from tagger.serve.label_studio import (
+    PREDICT_ROUTE,
+    SETUP_ROUTE,
+    config_of,
+    parse_request,
+    prediction,
+    task_texts,
 )
 from tagger.serve.model_watch import ServedModel
 
@@ -250,5 +260,37 @@ def create_app(model: Tagger | ServedModel, settings: ServeSettings | None = Non
         )
         tagged = await batcher.tag_bio(body, BIO_SOURCE)
         return PlainTextResponse(tagged.bio, headers={VERSION_HEADER: tagged.version})
+
+    @app.post("/setup", responses=_ERRORS, tags=["Label Studio"])
+    async def label_studio_setup(request: Request) -> dict[str, str]:
+        """Label Studio connecting: checks the labeling config, names the version."""
+        body = await read_body(
+            request, max_bytes=settings.max_body_bytes, route=SETUP_ROUTE, split_hint="send less"
+        )
+        config_of(parse_request(body, route=SETUP_ROUTE), "schema", route=SETUP_ROUTE)
+        return {"model_version": served.tagger.version}
+
+    @app.post("/predict", responses=_ERRORS, tags=["Label Studio"])
+    async def label_studio_predict(request: Request) -> dict[str, Any]:
+        """Label Studio's pre-annotation: one prediction per task, in order."""
+        body = await read_body(
+            request,
+            max_bytes=settings.max_body_bytes,
+            route=PREDICT_ROUTE,
+            split_hint="lower the ML backend's batch size",
+        )
+        content = parse_request(body, route=PREDICT_ROUTE)
+        target = config_of(content, "label_config", route=PREDICT_ROUTE)
+        texts = task_texts(
+            content.get("tasks"), target, route=PREDICT_ROUTE, max_tasks=settings.max_texts
+        )
+        tagged = await batcher.tag_texts(texts)
+        return {
+            "results": [
+                prediction(text, spans, target, tagged.version, number)
+                for number, (text, spans) in enumerate(zip(texts, tagged.spans, strict=True))
+            ],
+            "model_version": tagged.version,
+        }
 
     return app
