@@ -13,6 +13,7 @@ and retries its batch (its defaults for actor pools: ``max_restarts=-1``,
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -92,6 +93,8 @@ def _start_ray(address: str | None) -> tuple[Any, bool]:
             "--engine ray needs Ray, which is not installed",
             fix="pip install -r requirements-ray.txt (or use --engine local)",
         ) from None
+    # Ray's notices would break into the batch command's progress bar; errors still show.
+    logging.getLogger("ray").setLevel(logging.ERROR)
     if ray.is_initialized():
         return ray, False
     package = Path(__file__).resolve().parents[1]
@@ -99,7 +102,12 @@ def _start_ray(address: str | None) -> tuple[Any, bool]:
         if address:
             # The cluster's nodes get this version of the `tagger` package with the job;
             # what it imports (ONNX Runtime, tokenizers, spaCy) must be installed there.
-            ray.init(address=address, log_to_driver=False, runtime_env={"py_modules": [package]})
+            ray.init(
+                address=address,
+                log_to_driver=False,
+                logging_level=logging.ERROR,
+                runtime_env={"py_modules": [package]},
+            )
         else:
             # Loopback only: a local instance needs no network and offers nothing on one.
             path = os.pathsep.join(
@@ -108,6 +116,7 @@ def _start_ray(address: str | None) -> tuple[Any, bool]:
             ray.init(
                 include_dashboard=False,
                 log_to_driver=False,
+                logging_level=logging.ERROR,
                 _node_ip_address="127.0.0.1",
                 runtime_env={"env_vars": {"PYTHONPATH": path}},
             )
@@ -129,6 +138,7 @@ def run_ray(sources: Sequence[InputSource], collector: Collector, settings: Engi
     try:
         import ray.data
 
+        logging.getLogger("ray.data").setLevel(logging.ERROR)  # configured on import
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False  # the batch command draws its own
         context.print_on_execution_start = False

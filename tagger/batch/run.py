@@ -111,6 +111,7 @@ def run_batch(
         collector = Collector(output, pending, on_documents=bar.update)
         settings = EngineSettings(str(folder), batch_size, workers, threads, address, tagger_class)
         ENGINES[engine](pending, collector, settings)
+        bar.total = bar.n  # the estimate counted lines; the bar ends at what was tagged
     report.tagged = collector.results
     report.seconds = time.perf_counter() - started
     report.problems, report.errors_file = output.write_errors_file(sources)
