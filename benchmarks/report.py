@@ -757,6 +757,113 @@ def first_highlight_section(results: Results) -> str:
     )
 
 
+PUBMED_SENTENCES_NOTE = (
+    "`$PUBMED_SENTENCES`: the shared `pubmed-unlabeled/sentences.txt`, taken from that "
+    "variable, else from beside `$BC5CDR_DIR`"
+)
+BATCH_NAMES = {
+    "local": "local (in-process, ONNX Runtime on {threads} threads)",
+    "ray-1": "ray, 1 actor (1 thread)",
+    "ray-2": "ray, 2 actors (1 thread each)",
+}
+
+
+def describe_timed_model(measured: dict[str, Any]) -> str:
+    """The model a throughput row timed: version, how it was trained, its windows."""
+    facts = measured.get("model_facts")
+    if not facts:
+        return f"model `{measured['model']}` (version `{measured['model_version']}`)"
+    windows = facts["windows"]
+    steps = f", at most {facts['max_steps']} batches" if facts.get("max_steps") else ""
+    made = measured.get("model_command")
+    return (
+        f"model `{measured['model']}` (made by `{made}`; "
+        if made and made != "(given)"
+        else f"model `{measured['model']}` ("
+    ) + (
+        f"version `{facts['version']}`: {facts['epochs']} "
+        f"epoch(s){steps}, windows of at most {windows['max_tokens']} tokens with "
+        f"{windows['context_tokens']} context tokens, strict devel F1 {fmt(facts['devel_f1'])})"
+    )
+
+
+def batch_section(results: Results) -> str:
+    measured = results.get("batch")
+    title = "## Batch tagging: local and Ray Data on this machine\n\n"
+    if not measured:
+        return title + MISSING.format(step="batch")
+    lines = [
+        "| engine | documents/s | words/s | documents/s per core | seconds |",
+        "|---|---|---|---|---|",
+    ]
+    for name, row in measured["configurations"].items():
+        label = BATCH_NAMES.get(name, name).format(threads=row["threads_per_tagger"])
+        lines.append(
+            f"| {label} | {fmt(row['documents_per_s'])} | {fmt(row['words_per_s'], 0)} | "
+            f"{fmt(row['documents_per_s_per_core'])} | {fmt(row['seconds'], 0)} |"
+        )
+    projection = measured["pubmed_projection"]
+    efficiency = measured.get("ray_scaling_efficiency")
+    rows = measured["configurations"]
+    return (
+        title
+        + "\n".join(lines)
+        + f"\n\n{measured['documents']:,} abstracts ({fmt(measured['mean_words_per_abstract'], 0)}"
+        f" words on average, title included) built from the shared unlabeled corpus, in "
+        f"{measured['files']} JSONL files, tagged into Parquet by `python -m tagger.batch`'s "
+        f"code with {describe_timed_model(measured)}, batches of {measured['batch_size']}; "
+        "each time is end to end, Ray's start and each actor's model load included. "
+        + (
+            f"Ray's scaling from 1 to 2 actors: efficiency {fmt(efficiency)} (2-actor "
+            "documents/s over twice the 1-actor rate; 1.00 is perfect). "
+            if efficiency is not None
+            else ""
+        )
+        + (
+            f"Ray with 2 actors ÷ local on the same 2 cores: "
+            f"{fmt(rows['ray-2']['documents_per_s'] / rows['local']['documents_per_s'])} (Ray's "
+            "own processes, the reading tasks and the actors share the cores the local engine "
+            "has to itself; Ray's gain is more machines, not more speed on one). "
+            if "ray-2" in rows and "local" in rows
+            else ""
+        )
+        + f"All of PubMed ({projection['abstracts'] / 1e6:.0f}M abstracts of this length) at "
+        f"the `{projection['from']}` rate per core: {fmt(projection['core_hours'], 0)} "
+        f"core-hours ({fmt(projection['core_hours'] / 24, 0)} core-days; e.g. "
+        f"{fmt(projection['core_hours'] / 64, 0)} hours on a 64-core Ray cluster at the same "
+        "per-core rate). Per GPU: not measured (no GPU was lent to the session that ran "
+        f"this). Run by `python -m benchmarks.run_all --steps batch`, which runs "
+        f"`{measured['command']}` ({PUBMED_SENTENCES_NOTE}).\n\n"
+    )
+
+
+def http_section(results: Results) -> str:
+    measured = results.get("http")
+    title = "## The HTTP tagging service under load\n\n"
+    if not measured:
+        return title + MISSING.format(step="http")
+    lines = [
+        "| concurrent clients | requests/s | p50 ms | p95 ms | errors |",
+        "|---|---|---|---|---|",
+    ]
+    for level in measured["levels"]:
+        lines.append(
+            f"| {level['clients']} | {fmt(level['requests_per_s'])} | {fmt(level['p50_ms'], 0)} "
+            f"| {fmt(level['p95_ms'], 0)} | {level['errors']} |"
+        )
+    return (
+        title
+        + "\n".join(lines)
+        + f"\n\n`python -m tagger.serve` with {describe_timed_model(measured)}, "
+        f"{measured['serving']}, on 127.0.0.1; each request "
+        f"is `POST /tag` with one abstract ({fmt(measured['mean_words_per_request'], 0)} "
+        f"words on average), clients back to back for {fmt(measured['seconds_per_level'], 0)} "
+        f"s per level, on the same {measured['cores']} cores as the service. Run by `python -m "
+        f"benchmarks.run_all --steps http`, which runs `{measured['command']}` "
+        f"({PUBMED_SENTENCES_NOTE}).\n\n"
+    )
+
+
 def render_markdown(results: Results, machine: str) -> str:
     return "".join(
         [
@@ -774,5 +881,7 @@ def render_markdown(results: Results, machine: str) -> str:
             load_section(results),
             actions_section(results),
             queue_section(results),
+            batch_section(results),
+            http_section(results),
         ]
     )

@@ -634,6 +634,61 @@ def step_first_highlight(args: argparse.Namespace) -> None:
             save("first_highlight", {**measured, "command": display_command(command)})
 
 
+def unlabeled_corpus(args: argparse.Namespace) -> Path:
+    """$PUBMED_SENTENCES, else pubmed-unlabeled/sentences.txt beside the BC5CDR folder."""
+    configured = os.environ.get("PUBMED_SENTENCES")
+    if configured:
+        return Path(configured)
+    return Path(args.data_dir).parent / "pubmed-unlabeled" / "sentences.txt"
+
+
+def batch_model(args: argparse.Namespace) -> str:
+    """The command that made the batch and http steps' model, training it if missing.
+
+    The default is the quick first model (one capped epoch, minutes on 2 cores), as the
+    default recipe takes about an hour here; throughput depends on the windows, not on
+    how long the model trained, and each table names the windows it timed.
+    """
+    folder = Path(args.batch_model)
+    command = [
+        sys.executable, "-m", "training.train", "--out", str(folder), "--recipe", "first-model",
+        "--data-dir", str(args.data_dir),
+    ]  # fmt: skip
+    if not (folder / "model.json").is_file():
+        run_logged(command)
+    return display_command(command) if folder == MODELS / "first" else "(given)"
+
+
+def step_batch(args: argparse.Namespace) -> None:
+    """Batch tagging documents/s and words/s: local, Ray with 1 and 2 actors."""
+    model_command = batch_model(args)
+    raw = RESULTS / "batch_raw.json"
+    command = [
+        sys.executable, "-m", "benchmarks.batch_throughput", "--model", str(args.batch_model),
+        "--corpus", str(unlabeled_corpus(args)), "--out", str(raw),
+    ]  # fmt: skip
+    run_logged(command)
+    shown = display_command(command).replace(str(unlabeled_corpus(args)), "$PUBMED_SENTENCES")
+    measured = json.loads(raw.read_text(encoding="utf-8"))
+    save("batch", {**measured, "command": shown, "model_command": model_command})
+    raw.unlink()
+
+
+def step_http(args: argparse.Namespace) -> None:
+    """The HTTP service's requests/s and p50/p95 latency at 1, 4 and 16 clients."""
+    model_command = batch_model(args)
+    raw = RESULTS / "http_raw.json"
+    command = [
+        sys.executable, "-m", "benchmarks.http_service", "--model", str(args.batch_model),
+        "--corpus", str(unlabeled_corpus(args)), "--out", str(raw),
+    ]  # fmt: skip
+    run_logged(command)
+    shown = display_command(command).replace(str(unlabeled_corpus(args)), "$PUBMED_SENTENCES")
+    measured = json.loads(raw.read_text(encoding="utf-8"))
+    save("http", {**measured, "command": shown, "model_command": model_command})
+    raw.unlink()
+
+
 STEPS: dict[str, Callable[[argparse.Namespace], None]] = {
     "peer": step_peer,
     "peer_our_recipe": step_peer_our_recipe,
@@ -654,6 +709,8 @@ STEPS: dict[str, Callable[[argparse.Namespace], None]] = {
     "app_paths": step_app_paths,
     "first_highlight": step_first_highlight,
     "actions": step_actions,
+    "batch": step_batch,
+    "http": step_http,
 }
 
 
@@ -676,6 +733,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--steps", default=",".join(STEPS))
     parser.add_argument("--default-model", default=str(MODELS / "default"))
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--batch-model",
+        default=str(MODELS / "first"),
+        help="the model the batch and http steps time (default: the quick first model, "
+        "trained first if missing)",
+    )
     parser.add_argument(
         "--spacy-max-epochs",
         type=int,

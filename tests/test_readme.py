@@ -67,6 +67,7 @@ def test_readme_commands_run_verbatim(installation: tuple[Path, dict[str, str]])
     tagged = (root / "tagged.tsv").read_text().split("\n\n")
     assert len([block for block in tagged if block.strip()]) == 6  # the tiny test split
     assert (root / "models" / "mine" / "model.json").is_file()
+    assert (root / "tagged" / "abstracts.jsonl.parquet").is_file()
 
 
 def test_readme_python_example_runs(installation: tuple[Path, dict[str, str]]) -> None:
