@@ -659,34 +659,30 @@ def batch_model(args: argparse.Namespace) -> str:
     return display_command(command) if folder == MODELS / "first" else "(given)"
 
 
-def step_batch(args: argparse.Namespace) -> None:
-    """Batch tagging documents/s and words/s: local, Ray with 1 and 2 actors."""
+def run_corpus_benchmark(args: argparse.Namespace, step: str, module: str) -> None:
+    """Run ``benchmarks.<module>`` on the unlabeled corpus with the batch model; save it."""
     model_command = batch_model(args)
-    raw = RESULTS / "batch_raw.json"
+    raw = RESULTS / f"{step}_raw.json"
+    corpus = str(unlabeled_corpus(args))
     command = [
-        sys.executable, "-m", "benchmarks.batch_throughput", "--model", str(args.batch_model),
-        "--corpus", str(unlabeled_corpus(args)), "--out", str(raw),
+        sys.executable, "-m", f"benchmarks.{module}", "--model", str(args.batch_model),
+        "--corpus", corpus, "--out", str(raw),
     ]  # fmt: skip
     run_logged(command)
-    shown = display_command(command).replace(str(unlabeled_corpus(args)), "$PUBMED_SENTENCES")
+    shown = display_command(command).replace(corpus, "$PUBMED_SENTENCES")
     measured = json.loads(raw.read_text(encoding="utf-8"))
-    save("batch", {**measured, "command": shown, "model_command": model_command})
+    save(step, {**measured, "command": shown, "model_command": model_command})
     raw.unlink()
+
+
+def step_batch(args: argparse.Namespace) -> None:
+    """Batch tagging documents/s and words/s: local, Ray with 1 and 2 actors."""
+    run_corpus_benchmark(args, "batch", "batch_throughput")
 
 
 def step_http(args: argparse.Namespace) -> None:
     """The HTTP service's requests/s and p50/p95 latency at 1, 4 and 16 clients."""
-    model_command = batch_model(args)
-    raw = RESULTS / "http_raw.json"
-    command = [
-        sys.executable, "-m", "benchmarks.http_service", "--model", str(args.batch_model),
-        "--corpus", str(unlabeled_corpus(args)), "--out", str(raw),
-    ]  # fmt: skip
-    run_logged(command)
-    shown = display_command(command).replace(str(unlabeled_corpus(args)), "$PUBMED_SENTENCES")
-    measured = json.loads(raw.read_text(encoding="utf-8"))
-    save("http", {**measured, "command": shown, "model_command": model_command})
-    raw.unlink()
+    run_corpus_benchmark(args, "http", "http_service")
 
 
 STEPS: dict[str, Callable[[argparse.Namespace], None]] = {

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -18,6 +16,7 @@ from tagger.batch.output import ERRORS_FILE, MANIFESTS_DIR
 from tagger.batch.run import run_batch
 from tagger.documents import passages
 from tagger.tagger import Tagger
+from tests.batch_faults import assert_same_spans_as_one_clean_run, kill_after_first_input_then_rerun
 from tests.batch_inputs import write_mixed_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,29 +116,11 @@ def test_a_killed_run_loses_only_the_input_in_flight_and_a_rerun_completes_it(
         sys.executable, "-m", "tagger.batch", *map(str, inputs), "--out", str(out),
         "--model", str(tiny_model_dir), "--batch-size", "4", "--quiet",
     ]  # fmt: skip
-    process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 240
-    while not list((out / MANIFESTS_DIR).glob("*.json")) and time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the run ended before it was killed: {process.stderr.read()}")
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    done = {path.stem for path in (out / MANIFESTS_DIR).glob("*.json")}
+    done, rerun = kill_after_first_input_then_rerun(command, out, ROOT)
     assert 1 <= len(done) < len(inputs)
-    rerun = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
     assert f"skipped {len(done)} complete input(s)" in rerun.stderr
-    whole = tmp_path / "whole"
-    run_batch(inputs, whole, model=tiny_model_dir, progress=False)
-    resumed = (
-        pd.read_parquet(out).sort_values(["input", "document_id", "start"]).reset_index(drop=True)
-    )
-    clean = (
-        pd.read_parquet(whole).sort_values(["input", "document_id", "start"]).reset_index(drop=True)
-    )
-    pd.testing.assert_frame_equal(resumed, clean)
-    assert not resumed.duplicated(["input", "document_id", "start", "end"]).any()
+    assert_same_spans_as_one_clean_run(out, inputs, tiny_model_dir)
 
 
 def test_the_command_line_reports_a_bad_input_in_one_line(

@@ -4,10 +4,7 @@ a worker actor killed mid-run, and a run killed and rerun."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,9 +12,13 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from tagger.batch.output import MANIFESTS_DIR
 from tagger.batch.run import run_batch
-from tests.batch_faults import KILL_MARKER_ENV, TaggerKilledOnce
+from tests.batch_faults import (
+    KILL_MARKER_ENV,
+    TaggerKilledOnce,
+    assert_same_spans_as_one_clean_run,
+    kill_after_first_input_then_rerun,
+)
 from tests.batch_inputs import write_mixed_inputs
 
 ray = pytest.importorskip("ray", reason="needs Ray: pip install -r requirements-ray.txt")
@@ -100,22 +101,8 @@ def test_a_ray_run_killed_and_run_again_loses_and_duplicates_nothing(
         sys.executable, "-m", "tagger.batch", *map(str, inputs), "--out", str(out),
         "--model", str(tiny_model_dir), "--engine", "ray", "--batch-size", "4", "--quiet",
     ]  # fmt: skip
-    process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 300
-    while not list((out / MANIFESTS_DIR).glob("*.json")) and time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the run ended before it was killed: {process.stderr.read()}")
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    done = len(list((out / MANIFESTS_DIR).glob("*.json")))
-    assert 1 <= done < len(inputs)
-    rerun = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    done, rerun = kill_after_first_input_then_rerun(command, out, ROOT)
+    assert 1 <= len(done) < len(inputs)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    whole = tmp_path / "whole"
-    run_batch(inputs, whole, model=tiny_model_dir, progress=False)
-    key = ["input", "document_id", "start"]
-    resumed = pd.read_parquet(out).sort_values(key).reset_index(drop=True)
-    clean = pd.read_parquet(whole).sort_values(key).reset_index(drop=True)
-    pd.testing.assert_frame_equal(resumed, clean)
-    assert not resumed.duplicated(["input", "document_id", "start", "end"]).any()
+    assert f"skipped {len(done)} complete input(s)" in rerun.stderr
+    assert_same_spans_as_one_clean_run(out, inputs, tiny_model_dir)
