@@ -58,6 +58,20 @@ def _plain_choices(message: str) -> str:
     return head + marker + choices.replace("'", "")
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of 1 or more.
+
+    >>> positive_int("4")
+    4
+
+    Args:
+        text: the flag's value as typed.
+    """
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, not {text!r}")
+    return int(text)
+
+
 def add_model_argument(parser: argparse.ArgumentParser, help: str = MODEL_HELP) -> None:
     """``--model``: a folder, a version id or ``current``; omitted, the version in service."""
     parser.add_argument("--model", default=None, metavar="MODEL", help=help)

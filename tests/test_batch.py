@@ -139,6 +139,16 @@ def test_the_command_line_reports_a_bad_input_in_one_line(
     assert "missing.jsonl: the input does not exist" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("flag", ["--workers", "--batch-size", "--threads"])
+def test_a_count_below_one_is_one_error_line_naming_the_flag(
+    tmp_path: Path, flag: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = batch_main([str(tmp_path), "--out", str(tmp_path / "o"), flag, "0"])
+    error = capsys.readouterr().err.strip()
+    assert status == 2 and error.count("\n") == 0
+    assert f"argument {flag}: expected a whole number of 1 or more, not '0'" in error
+    assert not (tmp_path / "o").exists()
+
 def test_two_inputs_with_one_name_are_refused_before_anything_is_tagged(
     tmp_path: Path, tiny_model_dir: Path
 ) -> None:

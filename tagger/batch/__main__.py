@@ -21,17 +21,10 @@ from collections.abc import Sequence
 
 from tagger.batch.engines import ENGINES
 from tagger.batch.run import run_batch
-from tagger.cli import ArgumentParser, add_model_argument
+from tagger.cli import ArgumentParser, add_model_argument, positive_int
 from tagger.errors import run_cli
 
 PROG = "python -m tagger.batch"
-
-
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise ValueError(text)
-    return value
 
 
 def build_parser() -> ArgumentParser:
@@ -41,10 +34,10 @@ def build_parser() -> ArgumentParser:
     add_model_argument(parser)
     parser.add_argument("--engine", choices=sorted(ENGINES), default="local")
     parser.add_argument("--address", default=None, help="a Ray cluster (default: local Ray)")
-    parser.add_argument("--workers", type=_count, default=1, help="tagging actors on Ray")
-    parser.add_argument("--batch-size", type=_count, default=32, help="documents per batch")
+    parser.add_argument("--workers", type=positive_int, default=1, help="tagging actors on Ray")
+    parser.add_argument("--batch-size", type=positive_int, default=32, help="documents per batch")
     parser.add_argument(
-        "--threads", type=_count, default=None, help="windows each tagger runs at once"
+        "--threads", type=positive_int, default=None, help="windows each tagger runs at once"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser

@@ -43,6 +43,7 @@ from tagger.documents import (
 from tagger.errors import TaggerError
 
 END_OF_INPUT = -1  # the index of an input's end row
+ESTIMATE_SAMPLE_BYTES = 1 << 20  # read to estimate an input's documents
 ROW_COLUMNS = ("input", "index", "document_id", "title", "text", "documents", "problems")
 
 Record = TextDocument | RecordProblem
@@ -215,16 +216,39 @@ def rows_of_source_item(item: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield from source_rows(InputSource(str(item["path"]), str(item["kind"]), str(item["name"])))
 
 
-def estimate_documents(source: InputSource) -> int:
-    """About how many documents an input holds, cheaply (for the progress bar's ETA)."""
+def estimate_documents(source: InputSource, sample_bytes: int = ESTIMATE_SAMPLE_BYTES) -> int:
+    """About how many documents an input holds, for the progress bar's ETA.
+
+    Counted in the input's first ``sample_bytes`` (decompressed) and scaled by the file's
+    size, so a run over a PubMed baseline (a thousand gzipped files) starts at once
+    instead of decompressing everything twice; a smaller file is counted exactly.
+
+    Args:
+        source: the input.
+        sample_bytes: how much of it to read.
+
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
+    >>> _ = path.write_text("Fever.\\n\\nCough.\\n" * 1000)
+    >>> estimate_documents(InputSource(str(path), "text-lines", "a.txt"))
+    2000
+    >>> 1800 < estimate_documents(InputSource(str(path), "text-lines", "a.txt"), 1024) < 2200
+    True
+    """
     if source.kind == "text-folder":
         return sum(1 for _ in Path(source.path).glob("*.txt"))
-    count = 0
-    marker = b"<PubmedArticle>" if source.kind == "pubmed-xml" else None
-    with _open_binary(source.path) as stream:
+    size = os.path.getsize(source.path)
+    with open(source.path, "rb") as raw:
+        stream: BinaryIO = gzip.GzipFile(fileobj=raw) if source.path.endswith(".gz") else raw
         try:
-            for line in stream:
-                count += line.count(marker) if marker else bool(line.strip())
+            sample = stream.read(sample_bytes + 1)
         except (OSError, EOFError):
-            pass  # reading it properly reports this
-    return count
+            return 0  # reading it properly reports this
+        read = raw.tell()  # bytes of the file behind the sample (compressed ones for .gz)
+    if source.kind == "pubmed-xml":
+        count = sample.count(b"<PubmedArticle>")
+    else:
+        count = sum(1 for line in sample.splitlines() if line.strip())
+    if len(sample) <= sample_bytes or not read:
+        return count
+    return round(count * size / read)

@@ -26,7 +26,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tagger.cli import MODEL_HELP, ArgumentParser, add_model_argument, load_tagger
+from tagger.cli import (
+    MODEL_HELP,
+    ArgumentParser,
+    add_model_argument,
+    load_tagger,
+    positive_int,
+)
 from tagger.errors import TaggerError, run_cli
 from tagger.runtimes import add_serving_arguments
 from tagger.serve.app import ServeSettings, create_app
@@ -39,17 +45,6 @@ PROG = "python -m tagger.serve"
 DEFAULT_HOST = "127.0.0.1"  # loopback: serving a network is a choice, made with --host
 DEFAULT_PORT = 8000
 LOG_LEVELS = ("debug", "info", "warning", "error")
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number of 1 or more.
-
-    Args:
-        text: the flag's value as typed.
-    """
-    if not text.strip().isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, not {text!r}")
-    return int(text)
 
 
 def port_number(text: str) -> int:
