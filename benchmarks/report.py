@@ -821,12 +821,12 @@ def batch_section(results: Results) -> str:
         )
         + (
             f"Ray with 2 actors ÷ local on the same 2 cores: "
-            f"{fmt(rows['ray-2']['documents_per_s'] / rows['local']['documents_per_s'])} (Ray's "
-            "own processes, the reading tasks and the actors share the cores the local engine "
-            "has to itself; Ray's gain is more machines, not more speed on one). "
+            f"{fmt(rows['ray-2']['documents_per_s'] / rows['local']['documents_per_s'])} (on one "
+            "machine Ray's own processes share the cores; its gain is more machines). "
             if "ray-2" in rows and "local" in rows
             else ""
         )
+        + "One run per row on a shared, noisy machine: compare rows of one run only. "
         + f"All of PubMed ({projection['abstracts'] / 1e6:.0f}M abstracts of this length) at "
         f"the `{projection['from']}` rate per core: {fmt(projection['core_hours'], 0)} "
         f"core-hours ({fmt(projection['core_hours'] / 24, 0)} core-days; e.g. "
