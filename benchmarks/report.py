@@ -175,14 +175,37 @@ def describe_recipe(training: dict[str, Any]) -> str:
         else "no context"
     )
     if windows.get("packed"):
-        return (
+        described = (
             f"lr {training['learning_rate']:g}, up to {training['epochs']} epochs, batch "
             f"{training['batch_size']}, packed windows of {windows['max_tokens']} tokens, "
             f"{windows['context_tokens'] // 2} context tokens each side"
         )
+    else:
+        described = (
+            f"lr {training['learning_rate']:g}, up to {training['epochs']} epochs, batch "
+            f"{training['batch_size']}, chunks of ≤{windows['max_words']} words, {context}"
+        )
+    return described + describe_averaging(training)
+
+
+def describe_averaging(training: dict[str, Any]) -> str:
+    """What weight averaging did in a run, or nothing when it was off.
+
+    >>> history = [{"dev": {"f1": 70.0}}, {"dev": {"f1": 72.5}}, {"dev": {"f1": 72.0}}]
+    >>> averaged = {"epochs": [2, 3], "dev": {"f1": 73.1}, "kept": True}
+    >>> describe_averaging({"history": history, "best_epoch": 2, "averaged": averaged})
+    '; the mean of epochs 2-3 (devel 73.10) beat the best epoch (72.50): kept'
+    """
+    averaged = training.get("averaged")
+    if not averaged:
+        return ""
+    history, best = training.get("history") or [], training.get("best_epoch")
+    best_f1 = history[best - 1]["dev"]["f1"] if best and len(history) >= best else None
+    epochs = averaged["epochs"]
+    verdict = "beat" if averaged["kept"] else "did not beat"
     return (
-        f"lr {training['learning_rate']:g}, up to {training['epochs']} epochs, batch "
-        f"{training['batch_size']}, chunks of ≤{windows['max_words']} words, {context}"
+        f"; the mean of epochs {epochs[0]}-{epochs[-1]} (devel {fmt(averaged['dev']['f1'])}) "
+        f"{verdict} the best epoch ({fmt(best_f1)}): {'kept' if averaged['kept'] else 'not kept'}"
     )
 
 
@@ -435,22 +458,35 @@ def training_time_section(results: Results) -> str:
 
 
 def epoch_time_rows(results: Results) -> str:
-    """The default recipe's epoch against a peer epoch measured right after it."""
+    """Each recipe's epoch against a peer epoch measured right after it."""
     measured = results.get("epoch_time")
     if not measured:
         return "\n\n" + MISSING.format(step="epoch_time").strip()
+    tables = [epoch_time_table("epoch_time", measured, "default recipe")]
+    packed = results.get("epoch_time_packed")
+    tables.append(
+        epoch_time_table("epoch_time_packed", packed, "default recipe on packed windows")
+        if packed
+        else MISSING.format(step="epoch_time_packed").strip()
+    )
+    return (
+        "\n\n"
+        + "\n\n".join(tables)
+        + "\n\nGoal: ≤ 1.0 for the default recipe. Both exclude the dev evaluation; each "
+        "includes its first step's set-up (ours: tracing the train step)."
+    )
+
+
+def epoch_time_table(step: str, measured: dict[str, Any], name: str) -> str:
     ours = statistics.mean(measured["ours"]["epoch_seconds"])
     peer = statistics.mean(measured["peer"]["epoch_seconds"])
     return (
-        "\n\nBack to back, minutes apart (`--steps epoch_time`, measured "
-        f"{measured['measured']}):\n\n"
+        f"Back to back, minutes apart (`--steps {step}`, measured {measured['measured']}):\n\n"
         "| run | seconds / epoch | ours / peer | command |\n|---|---|---|---|\n"
-        f"| ours, default recipe ({describe_recipe(measured['ours']['recipe'])}), one epoch "
+        f"| ours, {name} ({describe_recipe(measured['ours']['recipe'])}), one epoch "
         f"| {ours:.0f} | **{ours / peer:.2f}** | `{measured['ours']['command']}` |\n"
         f"| peer (HF + PyTorch), one epoch right after | {peer:.0f} | 1.00 | "
-        f"`{measured['peer']['command']}` |\n\n"
-        "Goal: ≤ 1.0 for the default recipe. Both exclude the dev evaluation; each includes "
-        "its first step's set-up (ours: tracing the train step)."
+        f"`{measured['peer']['command']}` |"
     )
 
 

@@ -95,7 +95,8 @@ def test_scores(
 
 
 def recipe_summary(training: dict[str, Any]) -> dict[str, Any]:
-    keys = ("learning_rate", "epochs", "batch_size", "windows", "best_epoch", "history")
+    keys = ("learning_rate", "epochs", "batch_size", "windows", "best_epoch", "history",
+            "averaged")
     return {key: training.get(key) for key in keys}
 
 
@@ -165,8 +166,13 @@ def step_packed(args: argparse.Namespace) -> None:
     """The default recipe on packed training windows of 128 tokens, batch 16: about as
     many labelled words a step as the default's 32 one-chunk windows. (Windows of 256
     tokens at batch 8 trailed the default recipe by about 4 devel F1 after 3 epochs, run
-    on 2026-12-02 and stopped there.)"""
-    train_and_score("packed", args, ["--packed-windows", "--batch-size", "16"], served_too=True)
+    on 2026-12-02 and stopped there.) The mean of the last 3 epochs' weights is scored on
+    devel too and kept if better, so one run also measures weight averaging."""
+    train_and_score("packed", args, [*PACKED_FLAGS, "--average-last", "3"], served_too=True)
+
+
+# The default recipe on packed windows (steps packed and epoch_time_packed).
+PACKED_FLAGS = ["--packed-windows", "--batch-size", "16"]
 
 
 def peer_train_command(args: argparse.Namespace, out: Path, *extra: str) -> list[str]:
@@ -227,19 +233,28 @@ def step_epoch_time(args: argparse.Namespace) -> None:
     """One epoch of the default recipe, then one epoch of the peer, back to back: the
     epoch-time ratio with both measured minutes apart (each side's epochs take about the
     same time; the accuracy rows come from their full runs)."""
-    ours_out = MODELS / "bench-epoch-time"
+    measure_epoch_time("epoch_time", args, [])
+
+
+def step_epoch_time_packed(args: argparse.Namespace) -> None:
+    """As `epoch_time`, for the default recipe on packed windows (step `packed`)."""
+    measure_epoch_time("epoch_time_packed", args, PACKED_FLAGS)
+
+
+def measure_epoch_time(step: str, args: argparse.Namespace, flags: list[str]) -> None:
+    ours_out = MODELS / f"bench-{step.replace('_', '-')}"
     ours_command = [
         sys.executable, "-m", "training.train", "--out", str(ours_out),
-        "--data-dir", str(args.data_dir), "--epochs", "1", "--no-test",
+        "--data-dir", str(args.data_dir), *flags, "--epochs", "1", "--no-test",
     ]  # fmt: skip
     ours_wall = run_logged(ours_command)
     ours = json.loads((ours_out / "model.json").read_text(encoding="utf-8"))["training"]
-    peer_out = RESULTS / "epoch_time_peer_raw.json"
+    peer_out = RESULTS / f"{step}_peer_raw.json"
     peer_command = peer_train_command(args, peer_out, "--epochs", "1")
     peer_wall = run_logged(peer_command)
     peer = json.loads(peer_out.read_text(encoding="utf-8"))
     save(
-        "epoch_time",
+        step,
         {
             "ours": {
                 "command": display_command(ours_command),
@@ -689,6 +704,7 @@ STEPS: dict[str, Callable[[argparse.Namespace], None]] = {
     "peer": step_peer,
     "peer_our_recipe": step_peer_our_recipe,
     "epoch_time": step_epoch_time,
+    "epoch_time_packed": step_epoch_time_packed,
     "spacy": step_spacy,
     "parity": step_parity,
     "chunked": step_chunked,

@@ -70,7 +70,15 @@ def test_the_epoch_time_rows_compare_one_epoch_of_each_side() -> None:
     rows = epoch_time_rows({"epoch_time": measured})
     assert "| 300 | **1.50** | `ours` |" in rows
     assert "| peer (HF + PyTorch), one epoch right after | 200 | 1.00 | `peer` |" in rows
+    assert "run `python -m benchmarks.run_all --steps epoch_time_packed`" in rows
     assert "run `python -m benchmarks.run_all --steps epoch_time`" in epoch_time_rows({})
+    packed = {**measured, "ours": {**measured["ours"], "epoch_seconds": [150.0],
+                                   "recipe": {**recipe, "batch_size": 16,
+                                              "windows": {**windows, "packed": True}}}}  # fmt: skip
+    both = epoch_time_rows({"epoch_time": measured, "epoch_time_packed": packed})
+    assert "(`--steps epoch_time_packed`, measured now)" in both
+    assert "default recipe on packed windows (lr 0.0001, up to 1 epochs, batch 16, packed " in both
+    assert "| 150 | **0.75** | `ours` |" in both and "| 300 | **1.50** |" in both
 
 
 def test_the_ablation_is_ranked_by_devel_f1_with_test_last() -> None:
