@@ -185,6 +185,12 @@ def describe_recipe(training: dict[str, Any]) -> str:
             f"lr {training['learning_rate']:g}, up to {training['epochs']} epochs, batch "
             f"{training['batch_size']}, chunks of ≤{windows['max_words']} words, {context}"
         )
+    auxiliary = training.get("auxiliary")
+    if auxiliary:
+        described += (
+            f", {auxiliary['entity_type']} labels through a second head (loss weight "
+            f"{auxiliary['weight']:g})"
+        )
     return described + describe_averaging(training)
 
 
@@ -235,6 +241,10 @@ def ablation_section(results: Results) -> str:
         ("the peer's recipe, sentences cut into chunks", results["chunked"]),
         ("default recipe without context (`--recipe no-context`)", results["nocontext"]),
         ("default recipe on packed windows", results.get("packed")),
+        (
+            "default recipe with the chemical labels as a second head (`--aux-labels`)",
+            results.get("multitask"),
+        ),
         ("**default recipe** (shipped)", results["default"]),
     ]
     measured = [(name, result, devel_scores(result)) for name, result in rows if result]

@@ -48,10 +48,12 @@ def save(step: str, content: dict[str, Any]) -> None:
 
 
 def portable(text: str) -> str:
-    """Results name the data folder as `$BC5CDR_DIR` and repo paths relative to the repo."""
-    data_dir = os.environ.get("BC5CDR_DIR")
-    if data_dir:
-        text = text.replace(str(Path(data_dir).resolve()), "$BC5CDR_DIR")
+    """Results name the data folders as `$BC5CDR_DIR` and `$BC5CDR_CHEM_DIR`, and repo
+    paths relative to the repo."""
+    for variable in ("BC5CDR_CHEM_DIR", "BC5CDR_DIR"):
+        folder = os.environ.get(variable)
+        if folder:
+            text = text.replace(str(Path(folder).resolve()), f"${variable}")
     return text.replace(str(REPO) + "/", "")
 
 
@@ -95,8 +97,16 @@ def test_scores(
 
 
 def recipe_summary(training: dict[str, Any]) -> dict[str, Any]:
-    keys = ("learning_rate", "epochs", "batch_size", "windows", "best_epoch", "history",
-            "averaged")
+    keys = (
+        "learning_rate",
+        "epochs",
+        "batch_size",
+        "windows",
+        "best_epoch",
+        "history",
+        "averaged",
+        "auxiliary",
+    )
     return {key: training.get(key) for key in keys}
 
 
@@ -169,6 +179,14 @@ def step_packed(args: argparse.Namespace) -> None:
     on 2026-12-02 and stopped there.) The mean of the last 3 epochs' weights is scored on
     devel too and kept if better, so one run also measures weight averaging."""
     train_and_score("packed", args, [*PACKED_FLAGS, "--average-last", "3"], served_too=True)
+
+
+def step_multitask(args: argparse.Namespace) -> None:
+    """The default recipe with BC5CDR's chemical labels of the same sentences trained
+    through a second head (`--aux-labels`, loss weight 0.5); only the disease head is kept."""
+    if args.chem_dir is None:
+        raise SystemExit("step multitask: set BC5CDR_CHEM_DIR or pass --chem-dir")
+    train_and_score("multitask", args, ["--aux-labels", str(args.chem_dir)], served_too=True)
 
 
 # The default recipe on packed windows (steps packed and epoch_time_packed).
@@ -705,6 +723,7 @@ STEPS: dict[str, Callable[[argparse.Namespace], None]] = {
     "peer_our_recipe": step_peer_our_recipe,
     "epoch_time": step_epoch_time,
     "epoch_time_packed": step_epoch_time_packed,
+    "multitask": step_multitask,
     "spacy": step_spacy,
     "parity": step_parity,
     "chunked": step_chunked,
@@ -742,6 +761,12 @@ def machine_description() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=os.environ.get("BC5CDR_DIR"))
+    parser.add_argument(
+        "--chem-dir",
+        type=Path,
+        default=os.environ.get("BC5CDR_CHEM_DIR"),
+        help="BC5CDR-chem, the chemical labels of the same sentences (step multitask)",
+    )
     parser.add_argument("--steps", default=",".join(STEPS))
     parser.add_argument("--default-model", default=str(MODELS / "default"))
     parser.add_argument("--threads", type=int, default=2)
@@ -770,6 +795,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.data_dir is None:
             parser.error("set BC5CDR_DIR or pass --data-dir")
         args.data_dir = args.data_dir.resolve()
+        if args.chem_dir is not None:
+            args.chem_dir = args.chem_dir.resolve()
+            os.environ["BC5CDR_CHEM_DIR"] = str(args.chem_dir)
         for step in args.steps.split(","):
             STEPS[step](args)
     (REPO / "BENCHMARKS.md").write_text(render(), encoding="utf-8")

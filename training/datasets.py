@@ -127,8 +127,14 @@ class WindowBatches(keras.utils.PyDataset):
         seed: int,
         max_batches: int | None = None,
         pool_batches: int = 50,
+        aux_sentences: Sequence[Sentence] | None = None,
+        aux_label_ids: dict[str, int] | None = None,
     ) -> None:
         super().__init__()
+        if (aux_sentences is None) != (aux_label_ids is None):
+            raise ValueError("aux_sentences and aux_label_ids go together")
+        self.aux_sentences = aux_sentences
+        self.aux_label_ids = aux_label_ids
         self.windows = list(windows)
         self.sentences = sentences
         self.label_ids = label_ids
@@ -170,14 +176,26 @@ class WindowBatches(keras.utils.PyDataset):
     def __len__(self) -> int:
         return len(self.batches)
 
-    def __getitem__(self, index: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    def __getitem__(
+        self, index: int
+    ) -> tuple[dict[str, np.ndarray], np.ndarray | tuple[np.ndarray, np.ndarray]]:
+        """The batch's inputs and labels; with auxiliary labels, a pair of label arrays
+        (for a :func:`training.multitask.multitask_trainer`'s two outputs)."""
         chosen = [self.windows[i] for i in self.batches[index]]
         inputs = pad_batch(chosen, self.pad_id)
         length = inputs["token_ids"].shape[1]
         labels = np.stack(
             [window_labels(window, self.sentences, self.label_ids, length) for window in chosen]
         )
-        return inputs, labels
+        if self.aux_sentences is None or self.aux_label_ids is None:
+            return inputs, labels
+        aux_labels = np.stack(
+            [
+                window_labels(window, self.aux_sentences, self.aux_label_ids, length)
+                for window in chosen
+            ]
+        )
+        return inputs, (labels, aux_labels)
 
     def on_epoch_end(self) -> None:
         self.batches = self._make_batches()

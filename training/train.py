@@ -41,6 +41,14 @@ from tagger.tokenization import WordPieceEncoder
 from training.datasets import WindowBatches, training_windows
 from training.evaluate import evaluate_predictions
 from training.fit_loop import fit_batches
+from training.multitask import (
+    DEFAULT_AUX_ENTITY_TYPE,
+    DEFAULT_AUX_WEIGHT,
+    AuxiliaryTask,
+    load_auxiliary_task,
+    multitask_losses,
+    multitask_trainer,
+)
 from training.recipes import RECIPES, TrainSettings, describe_recipes, recipe, settings_as_json
 from training.schedule import bert_adamw
 
@@ -133,8 +141,10 @@ class DevEvaluation(keras.callbacks.Callback):
             "dev": scores,
         }
         self.history.append(record)
+        # The tagger's classifier, not the model being trained: a multi-task trainer has
+        # an auxiliary head that is not saved.
         if self.keep_recent > 1:
-            self.recent_weights.append(self.model.get_weights())
+            self.recent_weights.append(self.tagger.model.get_weights())
         print(
             f"epoch {epoch + 1}: loss {record['loss']:.4f}  "
             f"dev P {format_score(scores['precision'])} R {format_score(scores['recall'])} "
@@ -144,7 +154,7 @@ class DevEvaluation(keras.callbacks.Callback):
         )
         if self.best_epoch == 0 or best_f1_key(scores) > self.best_f1:
             self.best_f1, self.best_epoch = best_f1_key(scores), epoch + 1
-            self.best_weights = self.model.get_weights()
+            self.best_weights = self.tagger.model.get_weights()
         elif epoch + 1 - self.best_epoch >= self.patience:
             self.model.stop_training = True
         if self.on_epoch is not None:
@@ -207,17 +217,27 @@ def refit_on_train_and_devel(
     selected: TrainResult,
     *,
     verbose: int | str = "auto",
+    auxiliary: AuxiliaryTask | None = None,
 ) -> TrainResult:
     """Train again from `encoder` (fresh: not the one `selected` trained) on train and
     devel together, for the epoch count devel chose in `selected`.
 
     The refit model has no clean dev figure; its ``model.json`` records the devel-chosen
-    run's (``training["refit"]``), which the ablation reads for the recipe.
+    run's (``training["refit"]``), which the ablation reads for the recipe. An
+    `auxiliary` task trains on its train and devel labels too.
     """
     epochs = selected.best_epoch
     refit_settings = dataclasses.replace(settings, epochs=epochs, patience=epochs, average_last=0)
+    if auxiliary is not None:
+        auxiliary = dataclasses.replace(auxiliary, train=[*auxiliary.train, *auxiliary.dev])
     result = fine_tune(
-        encoder, [*train, *dev], dev, refit_settings, verbose=verbose, refit=True
+        encoder,
+        [*train, *dev],
+        dev,
+        refit_settings,
+        verbose=verbose,
+        refit=True,
+        auxiliary=auxiliary,
     )
     selected_training = selected.tagger.info.training
     result.tagger.info.training["refit"] = {
@@ -233,11 +253,19 @@ def refit_on_train_and_devel(
     return result
 
 
-def compile_for_training(model: keras.Model, settings: TrainSettings, total_steps: int) -> None:
+def compile_for_training(
+    model: keras.Model,
+    settings: TrainSettings,
+    total_steps: int,
+    auxiliary: AuxiliaryTask | None = None,
+) -> None:
     optimizer = bert_adamw(settings, total_steps)
-    model.compile(
-        optimizer=optimizer, loss=MaskedTokenCrossEntropy(), jit_compile=settings.jit_compile
+    losses = (
+        multitask_losses(auxiliary)
+        if auxiliary is not None
+        else {"loss": MaskedTokenCrossEntropy()}
     )
+    model.compile(optimizer=optimizer, jit_compile=settings.jit_compile, **losses)
 
 
 def fine_tune(
@@ -251,11 +279,14 @@ def fine_tune(
     on_epoch: EpochHook | None = None,
     verbose: int | str = "auto",
     refit: bool = False,
+    auxiliary: AuxiliaryTask | None = None,
 ) -> TrainResult:
     """Train a classifier on `train`, keep the epoch with the best strict F1 on `dev`.
 
     `refit` is for `dev` already inside `train` (:func:`refit_on_train_and_devel`): no
     epoch is scored or chosen, every epoch of `settings` runs and the last one is kept.
+    `auxiliary` (:mod:`training.multitask`) trains a second label set of the same
+    sentences through its own head beside the classifier; only the classifier is kept.
     """
     keras.utils.set_random_seed(settings.seed)
     wordpiece = WordPieceEncoder.from_vocab_file(encoder.vocab_path, lowercase=encoder.lowercase)
@@ -273,8 +304,11 @@ def fine_tune(
         seed=settings.seed,
         max_batches=settings.max_steps,
         pool_batches=settings.length_pool_batches,
+        aux_sentences=auxiliary.train if auxiliary is not None else None,
+        aux_label_ids=auxiliary.label_ids() if auxiliary is not None else None,
     )
-    compile_for_training(model, settings, total_steps=len(batches) * settings.epochs)
+    trained = multitask_trainer(model, auxiliary) if auxiliary is not None else model
+    compile_for_training(trained, settings, len(batches) * settings.epochs, auxiliary)
     metadata = training_metadata(encoder, settings)
     tagger = Tagger(LoadedModel(model, wordpiece, metadata, Path()))
     evaluation = DevEvaluation(
@@ -286,7 +320,11 @@ def fine_tune(
         score=not refit,
     )
     fit_batches(
-        model, batches, epochs=settings.epochs, callbacks=[evaluation, *callbacks], verbose=verbose
+        trained,
+        batches,
+        epochs=settings.epochs,
+        callbacks=[evaluation, *callbacks],
+        verbose=verbose,
     )
     averaged = average_recent_epochs(evaluation, tagger, dev)
     if refit:
@@ -308,6 +346,7 @@ def fine_tune(
         "best_epoch": evaluation.best_epoch,
         "history": evaluation.history,
         **({"averaged": averaged} if averaged else {}),
+        **({"auxiliary": auxiliary.describe()} if auxiliary is not None else {}),
     }
     return TrainResult(tagger, evaluation.history, evaluation.best_epoch, evaluation.seconds)
 
@@ -428,6 +467,23 @@ def build_parser() -> ArgumentParser:
         "sentences with --cross-sentence), with context-tokens/2 context pieces on each "
         "side; --max-words is then unused",
     )
+    parser.add_argument(
+        "--aux-labels",
+        type=Path,
+        help="multi-task: a folder whose train.tsv labels the same sentences for a second "
+        "entity type (e.g. BC5CDR-chem), trained through its own head; not saved",
+    )
+    parser.add_argument(
+        "--aux-entity-type",
+        default=DEFAULT_AUX_ENTITY_TYPE,
+        help=f"the entity type of --aux-labels (default {DEFAULT_AUX_ENTITY_TYPE})",
+    )
+    parser.add_argument(
+        "--aux-weight",
+        type=POSITIVE,
+        default=DEFAULT_AUX_WEIGHT,
+        help=f"the auxiliary loss's weight against the disease loss (default {DEFAULT_AUX_WEIGHT})",
+    )
     parser.add_argument("--decoder", choices=sorted(DECODERS))
     parser.add_argument("--jit-compile", action="store_true", help="compile train steps with XLA")
     parser.add_argument("--no-test", action="store_true", help="skip the test-set evaluation")
@@ -475,8 +531,19 @@ def run(argv: Sequence[str] | None = None) -> int:
         check_writable_destination(args.keep_selected)
     train = load_split("train", args.data_dir)[: args.max_train_sentences]
     dev = load_split("devel", args.data_dir)[: args.max_dev_sentences]
+    auxiliary = (
+        load_auxiliary_task(
+            args.aux_labels,
+            train,
+            dev if args.refit_on_devel else (),
+            entity_type=args.aux_entity_type,
+            weight=args.aux_weight,
+        )
+        if args.aux_labels is not None
+        else None
+    )
     encoder = load_encoder(args.encoder)
-    result = fine_tune(encoder, train, dev, settings)
+    result = fine_tune(encoder, train, dev, settings, auxiliary=auxiliary)
     data = {
         split: {
             "file": split_path(split, args.data_dir).name,
@@ -496,7 +563,9 @@ def run(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         # Training moved the weights of this encoder's backbone: start again from the file.
-        result = refit_on_train_and_devel(load_encoder(args.encoder), train, dev, settings, result)
+        result = refit_on_train_and_devel(
+            load_encoder(args.encoder), train, dev, settings, result, auxiliary=auxiliary
+        )
     metadata = result.tagger.info
     metadata.data = data
     if not args.no_test:
