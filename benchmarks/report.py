@@ -242,7 +242,8 @@ def ablation_section(results: Results) -> str:
         ("default recipe without context (`--recipe no-context`)", results["nocontext"]),
         ("default recipe on packed windows", results.get("packed")),
         (
-            "default recipe with the chemical labels as a second head (`--aux-labels`)",
+            "default recipe on packed windows with the chemical labels as a second head "
+            "(`--aux-labels`)",
             results.get("multitask"),
         ),
         ("**default recipe** (shipped)", results["default"]),

@@ -182,11 +182,13 @@ def step_packed(args: argparse.Namespace) -> None:
 
 
 def step_multitask(args: argparse.Namespace) -> None:
-    """The default recipe with BC5CDR's chemical labels of the same sentences trained
-    through a second head (`--aux-labels`, loss weight 0.5); only the disease head is kept."""
+    """Step packed's recipe with BC5CDR's chemical labels of the same sentences trained
+    through a second head (`--aux-labels`, loss weight 0.5), so that the two rows differ
+    in the second head alone; only the disease head is kept."""
     if args.chem_dir is None:
         raise SystemExit("step multitask: set BC5CDR_CHEM_DIR or pass --chem-dir")
-    train_and_score("multitask", args, ["--aux-labels", str(args.chem_dir)], served_too=True)
+    flags = [*PACKED_FLAGS, "--average-last", "3", "--aux-labels", str(args.chem_dir)]
+    train_and_score("multitask", args, flags, served_too=True)
 
 
 # The default recipe on packed windows (steps packed and epoch_time_packed).
