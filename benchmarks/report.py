@@ -233,8 +233,9 @@ def ablation_section(results: Results) -> str:
         "computed once per row and picks nothing. Test is read the same way for every "
         "model: Keras, float32, one window per sentence chunk.\n",
         "| recipe | devel P | devel R | devel F1 | devel gold / predicted | best epoch "
-        "| test F1, argmax | test F1, Viterbi | command |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| test F1, argmax | test F1, Viterbi | test P / R, Viterbi | test gold / predicted "
+        "| command |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     rows = [
         ("the peer's recipe", results["parity"]),
@@ -255,15 +256,18 @@ def ablation_section(results: Results) -> str:
         best = result.get("best_epoch") or result.get("training", {}).get("best_epoch")
         command = result.get("command") or TRAINED_BY
         scores = result.get("test_exact") or result["test"]
+        viterbi = scores["viterbi"]
         lines.append(
             f"| {name}: {describe_recipe(result['training'])} | {fmt(dev.get('precision'))} | "
             f"{fmt(dev.get('recall'))} | {fmt(dev.get('f1'))} | "
             f"{dev.get('n_gold', 'n/a')} / {dev.get('n_pred', 'n/a')} | {best} | "
-            f"{fmt(scores['argmax']['f1'])} | {fmt(scores['viterbi']['f1'])} | `{command}` |"
+            f"{fmt(scores['argmax']['f1'])} | {fmt(scores['viterbi']['f1'])} | "
+            f"{fmt(viterbi.get('precision'))} / {fmt(viterbi.get('recall'))} | "
+            f"{viterbi.get('n_gold', 'n/a')} / {viterbi.get('n_pred', 'n/a')} | `{command}` |"
         )
     for name, result in rows:
         if not result:
-            lines.append(f"| {name} | not measured | | | | | | | |")
+            lines.append(f"| {name} | not measured | | | | | | | | | |")
     variants = results["variants"]
     if variants:
         lines.append(

@@ -88,7 +88,9 @@ def test_the_ablation_is_ranked_by_devel_f1_with_test_last() -> None:
         shape = {"max_words": 30, "max_tokens": 128, "context_tokens": 64,
                  "cross_sentence": True, **windows}  # fmt: skip
         training = {"learning_rate": 1e-4, "epochs": 8, "batch_size": 32, "windows": shape}
-        scores = {"argmax": {"f1": test_f1}, "viterbi": {"f1": test_f1}}
+        viterbi = {"precision": test_f1, "recall": test_f1, "f1": test_f1, "n_gold": 10,
+                   "n_pred": 9}  # fmt: skip
+        scores = {"argmax": {"f1": test_f1}, "viterbi": viterbi}
         dev = {"precision": dev_f1, "recall": dev_f1, "f1": dev_f1, "n_gold": 10, "n_pred": 9}
         return {"command": "c", "best_epoch": 2, "training": training, "dev": dev,
                 "test": scores}  # fmt: skip
@@ -101,7 +103,7 @@ def test_the_ablation_is_ranked_by_devel_f1_with_test_last() -> None:
                                               "the peer's recipe:")]  # fmt: skip
     assert order == sorted(order)  # devel 78 > 77 > 76 > 75, whatever test says
     assert "packed windows of 256 tokens, 32 context tokens each side" in section
-    assert "| 78.00 | 10 / 9 | 2 | 70.00 | 70.00 |" in section
+    assert "| 78.00 | 10 / 9 | 2 | 70.00 | 70.00 | 70.00 / 70.00 | 10 / 9 | `c` |" in section
     assert "| the peer's recipe, sentences cut into chunks | not measured |" in section
     assert "| default recipe on packed windows with the chemical labels as a second" in section
 
