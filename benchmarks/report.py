@@ -701,16 +701,19 @@ def quick_retrain_section(results: Results) -> str:
             )
     quick_queue = quick["arms"].get("queue")
     verdict = ""
-    if quick_queue and full and "queue" in full["arms"]:
-        difference = quick_queue["test"]["f1"] - full["arms"]["queue"]["test"]["f1"]
+    if quick_queue:
         phases = quick_queue.get("phase_seconds") or {}
+        scored = " and ".join(
+            split for split, phase in (("devel", "dev_eval"), ("test", "test_eval"))
+            if phase in phases
+        )  # fmt: skip
         scoring = phases.get("dev_eval", 0.0) + phases.get("test_eval", 0.0)
         verdict = (
             f" Measured: Quick took {fmt(quick_queue['retrain_seconds'], 0)} s for "
             f"{quick_queue['corrected']} corrections (goal < 300 s; {fmt(scoring, 0)} s of "
-            f"it scoring devel and test) and its test F1 minus Full's is "
-            f"{difference:+.2f} (goal ≥ −0.30)."
+            f"it scoring {scored or 'nothing'})"
         )
+        verdict += quick_against_full(quick, full)
     credit = (
         " The corrections' own share (queue arm − its control): "
         + ", ".join(f"{label} {fmt(gain)}" for label, gain in gains.items())
@@ -733,6 +736,31 @@ def quick_retrain_section(results: Results) -> str:
         + credit
         + f" One seed. Command: `{quick['command']}`.\n\n"
     )
+
+
+def quick_against_full(quick: dict[str, Any], full: dict[str, Any] | None) -> str:
+    """Quick's test F1 minus Full's, only where both retrained the same base model.
+
+    >>> base = {"base": {"test": {"f1": 70.0}}}
+    >>> quick = {**base, "arms": {"queue": {"test": {"f1": 71.0}}}}
+    >>> print(quick_against_full(quick, {**base, "arms": {"queue": {"test": {"f1": 70.5}}}}))
+     and its test F1 minus Full's is +0.50 (goal ≥ −0.30).
+    >>> other = {"base": {"test": {"f1": 68.0}}, "arms": {"queue": {"test": {"f1": 70.5}}}}
+    >>> print(quick_against_full(quick, other))  # doctest: +ELLIPSIS
+    ; Quick against Full is not measured: the Full arms retrained another base model ...
+    """
+    if not full or "queue" not in full["arms"]:
+        return "; Quick against Full is not measured (run `--steps queue`)."
+    quick_base = quick.get("base", {}).get("test", {}).get("f1")
+    full_base = full.get("base", {}).get("test", {}).get("f1")
+    if quick_base != full_base:
+        return (
+            "; Quick against Full is not measured: the Full arms retrained another base "
+            f"model (its test F1 {fmt(full_base)}, this run's {fmt(quick_base)}: the base "
+            "was trained again since), so run `--steps queue` to compare them on one base."
+        )
+    difference = quick["arms"]["queue"]["test"]["f1"] - full["arms"]["queue"]["test"]["f1"]
+    return f" and its test F1 minus Full's is {difference:+.2f} (goal ≥ −0.30)."
 
 
 APP_PATH_NAMES = {

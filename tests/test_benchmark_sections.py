@@ -30,6 +30,12 @@ def test_the_quick_retrain_section_credits_corrections_against_each_control() ->
     assert "Quick took 250 s for 200 corrections (goal < 300 s; 70 s of it scoring" in section
     assert "its test F1 minus Full's is +1.00 (goal ≥ −0.30)" in section
     assert "run `python -m benchmarks.run_all --steps quick_retrain`" in quick_retrain_section({})
+    rebuilt = {**quick, "base": {"test": {"f1": 70.4}}}
+    other_base = quick_retrain_section({"quick_retrain": rebuilt, "queue": full})
+    assert "minus Full's" not in other_base
+    assert "the Full arms retrained another base model (its test F1 n/a, this run's 70.40" in (
+        other_base
+    )
 
 
 def test_the_app_paths_section_gives_each_path_s_ratio_to_the_library() -> None:
