@@ -247,6 +247,11 @@ def ablation_section(results: Results) -> str:
             "(`--aux-labels`)",
             results.get("multitask"),
         ),
+        (
+            "default recipe on packed windows from MiniLM adapted on the shared unlabeled "
+            "corpus (`training.adapt`)",
+            results.get("adapted"),
+        ),
         ("**default recipe** (shipped)", results["default"]),
     ]
     measured = [(name, result, devel_scores(result)) for name, result in rows if result]
@@ -274,7 +279,26 @@ def ablation_section(results: Results) -> str:
             "\nThe default model with its context switched off at prediction time only: "
             f"{fmt(variants['test_without_context_at_prediction']['f1'])} test F1 (Viterbi)."
         )
+    adaptation = (results.get("adapted") or {}).get("adaptation")
+    if adaptation:
+        lines.append("\n" + describe_adaptation(adaptation))
     return "\n".join(lines) + "\n\n"
+
+
+def describe_adaptation(adaptation: dict[str, Any]) -> str:
+    """How the adapted encoder of the ablation was made.
+
+    >>> print(describe_adaptation({"command": "python -m training.adapt ...", "steps": 650,
+    ...     "epochs": 0.5, "sentences": 134833, "final_mlm_loss": 1.9, "seconds": 3000.0}))
+    ... # doctest: +ELLIPSIS
+    The adapted encoder: 650 masked-LM steps (0.50 passes over 134,833 sentences), final ...
+    """
+    return (
+        f"The adapted encoder: {adaptation['steps']} masked-LM steps "
+        f"({fmt(adaptation['epochs'])} passes over {adaptation['sentences']:,} sentences), "
+        f"final loss {fmt(adaptation['final_mlm_loss'], 3)}, "
+        f"{fmt(adaptation['seconds'], 0)} s: `{adaptation['command']}`."
+    )
 
 
 def raw_text_section(results: Results) -> str:

@@ -111,13 +111,19 @@ def recipe_summary(training: dict[str, Any]) -> dict[str, Any]:
 
 
 def train_and_score(
-    step: str, args: argparse.Namespace, extra: list[str], *, served_too: bool = False
+    step: str,
+    args: argparse.Namespace,
+    extra: list[str],
+    *,
+    served_too: bool = False,
+    also: dict[str, Any] | None = None,
 ) -> None:
     """Train one recipe variant, then score it on test with both decoders.
 
     With ``--reuse-trained`` a model folder the same command already wrote is scored
     again instead of trained again (its epoch times are the ones it recorded).
-    ``served_too`` adds the test scores as ``Tagger.load`` serves the model by default.
+    ``served_too`` adds the test scores as ``Tagger.load`` serves the model by default;
+    ``also`` adds its items to the saved result.
     """
     out = MODELS / f"bench-{step}"
     command = [
@@ -154,6 +160,7 @@ def train_and_score(
                 name: test_scores(out, args.data_dir, name, packed_context=None)
                 for name in DECODER_NAMES
             },
+            **(also or {}),
         },
     )
 
@@ -189,6 +196,33 @@ def step_multitask(args: argparse.Namespace) -> None:
         raise SystemExit("step multitask: set BC5CDR_CHEM_DIR or pass --chem-dir")
     flags = [*PACKED_FLAGS, "--average-last", "3", "--aux-labels", str(args.chem_dir)]
     train_and_score("multitask", args, flags, served_too=True)
+
+
+def step_adapted(args: argparse.Namespace) -> None:
+    """MiniLM adapted on the shared unlabeled corpus (`training.adapt`, `--adapt-steps`
+    steps of 32 sequences of 128 pieces, whole-word masking), then step packed's recipe
+    from it, so that the two rows differ in the encoder alone. The adaptation resumes
+    from its checkpoint, or is skipped when its folder already holds the same run."""
+    encoder = MODELS / "bench-adapted-encoder"
+    corpus = str(unlabeled_corpus(args))
+    command = [
+        sys.executable, "-m", "training.adapt", "--text", corpus, "--out", str(encoder),
+        "--steps", str(args.adapt_steps), "--no-progress",
+    ]  # fmt: skip
+    run_logged(command)
+    record = json.loads((encoder / "adapt.json").read_text(encoding="utf-8"))
+    adaptation = {
+        "command": display_command(command).replace(corpus, "$PUBMED_SENTENCES"),
+        **{key: record.get(key) for key in ADAPT_RECORD_KEYS},
+    }
+    flags = [*PACKED_FLAGS, "--average-last", "3", "--encoder", str(encoder)]
+    train_and_score("adapted", args, flags, served_too=True, also={"adaptation": adaptation})
+
+
+ADAPT_RECORD_KEYS = (
+    "sentences", "sequences", "steps", "steps_per_epoch", "epochs", "final_mlm_loss",
+    "loss_curve", "seconds", "resumed_at_steps",
+)  # fmt: skip
 
 
 # The default recipe on packed windows (steps packed and epoch_time_packed).
@@ -726,6 +760,7 @@ STEPS: dict[str, Callable[[argparse.Namespace], None]] = {
     "epoch_time": step_epoch_time,
     "epoch_time_packed": step_epoch_time_packed,
     "multitask": step_multitask,
+    "adapted": step_adapted,
     "spacy": step_spacy,
     "parity": step_parity,
     "chunked": step_chunked,
@@ -768,6 +803,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=Path,
         default=os.environ.get("BC5CDR_CHEM_DIR"),
         help="BC5CDR-chem, the chemical labels of the same sentences (step multitask)",
+    )
+    parser.add_argument(
+        "--adapt-steps",
+        type=int,
+        default=650,
+        help="step adapted's masked-LM steps (650: about half a pass over the shared corpus)",
     )
     parser.add_argument("--steps", default=",".join(STEPS))
     parser.add_argument("--default-model", default=str(MODELS / "default"))
