@@ -21,11 +21,13 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from app import render, services, shell, state, training_view
 from app.settings import AppSettings
 from curation import Curation, Job, JobNotFoundError, JobStatus, ModelVersion, RegistryError
+from curation.adaptation import JOB_KIND_ADAPT
 from curation.jobs import (
     REPLAY_MIN_SENTENCES,
     REPLAY_PER_CORRECTION,
@@ -39,6 +41,10 @@ from tagger.errors import TaggerError
 from tagger.model_folder import ModelFolderError
 
 OVERRIDE_KEY = "training_override"
+ENCODER_KEY = "training_encoder"
+ADAPT_COLLECTION_KEY = "adapt_collection"
+ADAPT_EPOCHS_KEY = "adapt_epochs"
+MAX_ADAPT_EPOCHS = 20
 START_FROM_KEY = "training_start_from"
 RETRAIN_DATA_KEY = "training_retrain_data"
 REPLAY_SENTENCES_KEY = "training_replay_sentences"
@@ -87,6 +93,7 @@ def click_retrain(
     override: bool,
     retrain_data: str | None = None,
     replay_sentences: int | None = None,
+    encoder: str | None = None,
 ) -> tuple[str, str]:
     """Queue a retrain if it may run now; ``(flash kind, message)`` says what happened.
 
@@ -102,6 +109,8 @@ def click_retrain(
         override: retrain although no correction changed.
         retrain_data: ``replay`` (Quick), ``full``, or None (the job's default).
         replay_sentences: base sentences to replay; None: the default rule.
+        encoder: an adapted encoder folder to train from (with ``start_from="encoder"``);
+            None: the pretrained encoder.
     """
     try:
         result = curation.request_retrain(
@@ -110,6 +119,7 @@ def click_retrain(
             override=override,
             retrain_data=retrain_data,
             replay_sentences=replay_sentences,
+            encoder=encoder,
         )
     except JobOptionsError as error:
         return "error", f"Nothing was queued: {error}"
@@ -124,14 +134,53 @@ def _retrain(settings: AppSettings, data_choice: bool) -> None:
     :func:`_data_choice`), so the job gets what it says."""
     retrain_data = st.session_state.get(RETRAIN_DATA_KEY, RETRAIN_DATA_REPLAY)
     replay = data_choice and retrain_data == RETRAIN_DATA_REPLAY
+    start_from = st.session_state.get(START_FROM_KEY, START_FROM_SERVING)
+    encoder = st.session_state.get(ENCODER_KEY) if start_from == START_FROM_ENCODER else None
     kind, message = click_retrain(
         settings,
         services.curation(settings),
         requested_by=_actor(),
-        start_from=st.session_state.get(START_FROM_KEY, START_FROM_SERVING),
+        start_from=start_from,
         override=bool(st.session_state.get(OVERRIDE_KEY, False)),
         retrain_data=retrain_data if data_choice else None,
         replay_sentences=st.session_state.get(REPLAY_SENTENCES_KEY) if replay else None,
+        encoder=encoder,
+    )
+    state.flash(kind, render.md(message))
+
+
+def click_adapt(
+    settings: AppSettings,
+    curation: Curation,
+    *,
+    requested_by: str,
+    collection: str | None,
+    epochs: int,
+) -> tuple[str, str]:
+    """Queue an adaptation of the encoder to ``collection``'s text; ``(flash kind,
+    message)`` says what happened (refused while another job is queued or running)."""
+    if not collection:
+        return "error", "Nothing was queued: pick the collection whose text to adapt on."
+    try:
+        result = curation.request_adaptation(collection, epochs=epochs, requested_by=requested_by)
+    except TaggerError as error:  # no such collection, or a bad number of passes
+        return "error", f"Nothing was queued: {error}"
+    if not result.created:
+        return "warning", result.message
+    services.supervise_training(settings, force=True)
+    return "success", (
+        f"{result.message} When it ends, pick the adapted encoder under Start from: the "
+        "pretrained encoder."
+    )
+
+
+def _adapt(settings: AppSettings) -> None:
+    kind, message = click_adapt(
+        settings,
+        services.curation(settings),
+        requested_by=_actor(),
+        collection=st.session_state.get(ADAPT_COLLECTION_KEY),
+        epochs=int(st.session_state.get(ADAPT_EPOCHS_KEY) or 1),
     )
     state.flash(kind, render.md(message))
 
@@ -229,6 +278,8 @@ def _retrain_controls(settings: AppSettings, stores: Curation) -> None:
         key=START_FROM_KEY,
         horizontal=True,
     )
+    if start_from == START_FROM_ENCODER:
+        _encoder_choice(stores)
     data_choice = stores.registry.serving_version() is not None
     if data_choice and start_from != START_FROM_SERVING:
         data_choice = False
@@ -247,6 +298,57 @@ def _retrain_controls(settings: AppSettings, stores: Curation) -> None:
     )
     note = right.caption if availability.allowed else right.info
     note(render.md(availability.reason))
+
+
+def _encoder_choice(stores: Curation) -> None:
+    """The pretrained encoder, or one an adaptation job made (newest first)."""
+    adapted = {str(encoder.folder): encoder for encoder in stores.adapted_encoders()}
+    if not adapted:
+        return
+    choices: list[str | None] = [None, *adapted]
+    if st.session_state.get(ENCODER_KEY) not in choices:
+        st.session_state.pop(ENCODER_KEY, None)  # its folder is gone
+    st.selectbox(
+        "Encoder",
+        choices,
+        format_func=lambda folder: (
+            "MiniLM, as pretrained" if folder is None else adapted[folder].label()
+        ),
+        key=ENCODER_KEY,
+        help="An encoder adapted to your collection's text (Adapt the encoder, below).",
+    )
+
+
+def _adapt_controls(settings: AppSettings, stores: Curation) -> None:
+    st.subheader("Adapt the encoder to your texts")
+    st.caption(
+        "Continues the encoder's masked-language-model pretraining on the text of one "
+        "collection (no labels needed), so that it reads your abstracts' vocabulary; "
+        "then train from it (Start from: the pretrained encoder, Encoder: adapted)."
+    )
+    names = stores.collections.names()
+    if not names:
+        st.caption("Import a collection first (Collections page).")
+        return
+    active = stores.queue.active_job()
+    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    left.selectbox("Collection", names, key=ADAPT_COLLECTION_KEY)
+    right.number_input(
+        "Passes over its text",
+        min_value=1,
+        max_value=MAX_ADAPT_EPOCHS,
+        value=1,
+        step=1,
+        key=ADAPT_EPOCHS_KEY,
+    )
+    st.button(
+        "Adapt the encoder",
+        icon=":material/auto_stories:",
+        disabled=active is not None,
+        on_click=_adapt,
+        args=(settings,),
+        help=f"Wait for {active.describe()}." if active is not None else None,
+    )
 
 
 def _data_choice(stores: Curation) -> None:
@@ -280,7 +382,7 @@ def _data_choice(stores: Curation) -> None:
 
 def _data_line(job: Job) -> None:
     """Which data a job trains on, read from its options."""
-    label = training_view.training_data_label(job.options)
+    label = training_view.job_data_label(job)
     st.caption(f":material/dataset: Training data: {render.md(label)}.")
 
 
@@ -309,12 +411,7 @@ def _running_view(job: Job, stores: Curation) -> None:
         else:
             st.line_chart(curve, x="step", y="loss", height=220)
     with right:
-        st.caption("Dev F1 per epoch")
-        if epochs.empty:
-            st.caption("Scored on the dev sentences at the end of each epoch.")
-        else:
-            st.line_chart(epochs, x="epoch", y="dev F1", height=160)
-            st.dataframe(epochs, hide_index=True, width="stretch")
+        _dev_column(job, epochs)
     if job.cancel_requested:
         st.warning(
             "Cancel requested: the job stops after its current step; the model in service "
@@ -330,6 +427,23 @@ def _running_view(job: Job, stores: Curation) -> None:
             icon=":material/cancel:",
             help="Stops after the current training step; nothing is registered.",
         )
+
+
+def _dev_column(job: Job, epochs: pd.DataFrame) -> None:
+    """Dev F1 per epoch; an adaptation job scores none, so it says what its loss is."""
+    if job.kind == JOB_KIND_ADAPT:
+        collection = job.options.get("collection", "?")
+        st.caption(
+            f"Adapting the encoder on the text of collection {render.code(collection)}: the "
+            "loss is its masked-language-model loss; no dev F1 is scored."
+        )
+        return
+    st.caption("Dev F1 per epoch")
+    if epochs.empty:
+        st.caption("Scored on the dev sentences at the end of each epoch.")
+    else:
+        st.line_chart(epochs, x="epoch", y="dev F1", height=160)
+        st.dataframe(epochs, hide_index=True, width="stretch")
 
 
 def _last_outcome(stores: Curation) -> None:
@@ -463,6 +577,7 @@ def render_page() -> None:
     refresh = ACTIVE_REFRESH_S if job is not None else IDLE_REFRESH_S
     st.fragment(live_progress, run_every=refresh)(settings, job.id if job else None)
     _versions(stores)
+    _adapt_controls(settings, stores)
     _jobs(stores)
 
 

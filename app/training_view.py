@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from curation.adaptation import JOB_KIND_ADAPT
 from curation.jobs import (
     RETRAIN_DATA_FULL,
     RETRAIN_DATA_REPLAY,
@@ -143,6 +144,14 @@ def _replay_label(sentences: object) -> str:
     return "replay (default size)"
 
 
+def job_data_label(job: Job, summary: Mapping[str, Any] | None = None) -> str:
+    """What a job trains on: :func:`training_data_label` for a training, the collection's
+    text for an adaptation of the encoder."""
+    if job.kind == JOB_KIND_ADAPT:
+        return f"the text of collection {job.options.get('collection', '?')} (adaptation)"
+    return training_data_label(job.options, summary)
+
+
 def training_data_label(
     options: Mapping[str, Any], summary: Mapping[str, Any] | None = None
 ) -> str:
@@ -197,10 +206,12 @@ def jobs_frame(
             "job": job.id,
             "status": str(job.status),
             "requested by": job.requested_by,
-            "start from": job.options.get("start_from", "serving"),
-            "training data": training_data_label(
-                job.options, summaries.get(job.model_version or "")
+            "start from": (
+                "the encoder"
+                if job.kind == JOB_KIND_ADAPT
+                else job.options.get("start_from", "serving")
             ),
+            "training data": job_data_label(job, summaries.get(job.model_version or "")),
             "created": job.created_at,
             "duration": format_duration(job.duration_s(now)),
             "device": job.device or NONE_MARK,

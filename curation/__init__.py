@@ -16,6 +16,7 @@ module                 what
 ``review``             the review queue over a collection's documents
 ``exports``            BIO, JSONL with offsets and spaCy DocBin exports
 ``jobs``               the training job queue and a job's options and progress
+``adaptation``         adapting the encoder to a collection's text: options, results
 ``registry``           model versions and the pointer to the one in service
 ``promotion``          when a new version goes into service on its own
 ``workers``            worker liveness: lock file, roster, heartbeats
@@ -25,6 +26,7 @@ module                 what
 
 from __future__ import annotations
 
+from curation.adaptation import JOB_KIND_ADAPT, AdaptedEncoder, AdaptJobOptions
 from curation.collections import (
     UNCERTAINTY_NAME,
     CollectionError,
@@ -70,7 +72,10 @@ from curation.review import (
 from curation.service import CorrectionChanges, Curation, RetrainAvailability
 
 __all__ = [
+    "JOB_KIND_ADAPT",
     "UNCERTAINTY_NAME",
+    "AdaptJobOptions",
+    "AdaptedEncoder",
     "CollectionError",
     "CollectionNotFoundError",
     "CollectionStore",

@@ -625,6 +625,43 @@ class CollectionStore:
             )
         return int(removed)
 
+    def check_exists(self, name: str) -> None:
+        """Raise :class:`CollectionNotFoundError` (naming the fix) unless ``name`` exists."""
+        with self.database.read() as connection:
+            collection_id_in(connection, name)
+
+    def text_lines(self, name: str, *, batch: int = 500) -> Iterator[str]:
+        """The collection's text for adapting the encoder to it, one line a document
+        (its title, then its text) or, for BIO documents, one line a sentence; line
+        breaks inside a text become spaces. Read in batches of ``batch`` documents.
+
+        Raises:
+            CollectionNotFoundError: no collection has that name.
+        """
+        with self.database.read() as connection:
+            collection_id = collection_id_in(connection, name)
+        last_id = 0
+        while True:
+            query = (
+                select(documents.c.id, documents.c.title, documents.c.text, documents.c.words)
+                .where(documents.c.collection_id == collection_id, documents.c.id > last_id)
+                .order_by(documents.c.id)
+                .limit(batch)
+            )
+            with self.database.read() as connection:
+                rows = connection.execute(query).all()
+            if not rows:
+                return
+            for row in rows:
+                if row.words is not None:
+                    for sentence in json.loads(row.words):
+                        yield " ".join(sentence)
+                    continue
+                line = " ".join(part for part in (row.title, row.text) if part)
+                if line.strip():
+                    yield " ".join(line.split())
+            last_id = rows[-1].id
+
     # -- tagging (the worker) ---------------------------------------------------------------
 
     def documents_to_tag(self, version: str, limit: int) -> list[DocumentToTag]:

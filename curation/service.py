@@ -37,6 +37,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from curation.adaptation import (
+    DEFAULT_ADAPT_EPOCHS,
+    JOB_KIND_ADAPT,
+    AdaptedEncoder,
+    AdaptJobOptions,
+    adapted_encoders,
+)
 from curation.collections import CollectionStore
 from curation.corrections import CorrectionsStore
 from curation.database import Database, app_data_dir
@@ -46,6 +53,7 @@ from curation.jobs import (
     START_FROM_SERVING,
     EnqueueResult,
     Job,
+    JobOptionsError,
     JobQueue,
     TrainJobOptions,
     replay_size,
@@ -183,8 +191,9 @@ class Curation:
         since the version in service was trained (unless ``override``)."""
         active = self.queue.active_job()
         if active is not None:
+            what = "An adaptation of the encoder" if active.kind == JOB_KIND_ADAPT else "A retrain"
             return RetrainAvailability(
-                False, f"A retrain is in progress: {active.describe()}.", active_job=active
+                False, f"{what} is in progress: {active.describe()}.", active_job=active
             )
         serving = self.registry.serving()
         if serving is None:
@@ -216,6 +225,7 @@ class Curation:
         max_steps: int | None = None,
         retrain_data: str | None = None,
         replay_sentences: int | None = None,
+        encoder: str | None = None,
     ) -> EnqueueResult:
         """Queue a retrain; ``created`` is False (with the reason) when it may not run now.
 
@@ -231,14 +241,25 @@ class Curation:
                 model in service, else full (see :class:`TrainJobOptions`).
             replay_sentences: base sentences a replay retrain replays; None: the default
                 rule (:func:`replay_size`).
+            encoder: the encoder folder a training from the encoder starts from (one of
+                :meth:`adapted_encoders`); None: the worker's own (MiniLM).
 
         Raises:
             JobOptionsError: an option the worker could not run (an unknown
                 ``start_from`` or ``retrain_data``, ``replay_sentences`` below 1 or with
-                ``retrain_data="full"``); the message names the fix. Nothing is queued.
+                ``retrain_data="full"``, an ``encoder`` without ``start_from="encoder"``);
+                the message names the fix. Nothing is queued.
         """
+        if encoder is not None and start_from != START_FROM_ENCODER:
+            raise JobOptionsError(
+                f"an encoder ({encoder}) is where a training from the encoder starts, but "
+                f"start_from={start_from!r}",
+                where="retrain options",
+                fix="use start_from=encoder with it, or leave the encoder out",
+            )
         self.queue.reap_stale()
         options = TrainJobOptions(
+            encoder=encoder,
             start_from=start_from,
             override=override,
             epochs=epochs,
@@ -261,6 +282,36 @@ class Curation:
         return self.queue.enqueue(
             kind=JOB_KIND_TRAIN, options=options.to_json(), requested_by=requested_by
         )
+
+    # -- adapting the encoder ----------------------------------------------------
+
+    def request_adaptation(
+        self,
+        collection: str,
+        *,
+        epochs: int = DEFAULT_ADAPT_EPOCHS,
+        max_steps: int | None = None,
+        requested_by: str = "app",
+    ) -> EnqueueResult:
+        """Queue an adaptation of the encoder to ``collection``'s text (see
+        :mod:`curation.adaptation`); ``created`` is False while another job is queued or
+        running (one job at a time, retrains included).
+
+        Raises:
+            CollectionNotFoundError: no collection has that name.
+            JobOptionsError: a bad number of passes or steps. Nothing is queued.
+        """
+        options = AdaptJobOptions(collection, epochs=epochs, max_steps=max_steps)
+        AdaptJobOptions.from_json(options.to_json())  # refuse a bad option here, not later
+        self.collections.check_exists(collection)
+        self.queue.reap_stale()
+        return self.queue.enqueue(
+            kind=JOB_KIND_ADAPT, options=options.to_json(), requested_by=requested_by
+        )
+
+    def adapted_encoders(self) -> list[AdaptedEncoder]:
+        """The encoders adaptation jobs finished, newest first."""
+        return adapted_encoders(self.queue.jobs(limit=1000), self.registry.root)
 
     def replay_default(self) -> ReplayDefault:
         """The default size of a replay retrain's sample for the current corrections."""

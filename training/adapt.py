@@ -71,6 +71,7 @@ RECORD_FILE = "adapt.json"
 HEAD_FILE = "mlm_head.npz"
 MASK_TOKEN = "[MASK]"
 StepHook = Callable[[int, float], None]
+StartHook = Callable[[int, int], None]
 
 
 @dataclass
@@ -565,6 +566,7 @@ def adapt(
     out: str | Path,
     *,
     on_step: StepHook | None = None,
+    on_start: StartHook | None = None,
     progress: bool = True,
 ) -> AdaptResult:
     """Continue MLM pretraining of ``encoder`` on ``texts`` and write the encoder folder.
@@ -576,7 +578,10 @@ def adapt(
         texts: the text files (:func:`read_text_files`).
         settings: steps, batch, masking and optimizer settings.
         out: the encoder folder to write.
-        on_step: called as ``on_step(step, loss)`` after every step (step counts from 1).
+        on_step: called as ``on_step(step, loss)`` after every step (step counts from 1);
+            an exception it raises stops the run (the last checkpoint stays).
+        on_start: called as ``on_start(total_steps, step)`` before the first step (``step``:
+            the steps a resumed run already did).
         progress: show a tqdm progress bar on stderr.
 
     Raises:
@@ -630,6 +635,8 @@ def adapt(
         resumed_at = [*state.get("resumed_at", []), int(state["step"])]
     step = len(losses)
     out.mkdir(parents=True, exist_ok=True)
+    if on_start is not None:
+        on_start(total_steps, step)
 
     def checkpoint_state() -> dict[str, Any]:
         return {

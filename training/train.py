@@ -91,7 +91,11 @@ def training_metadata(encoder: Encoder, settings: TrainSettings) -> ModelMetadat
 
 
 class DevEvaluation(keras.callbacks.Callback):
-    """Strict dev F1 after each epoch; keeps the best weights; stops after `patience` bad epochs."""
+    """Strict dev F1 after each epoch; keeps the best weights; stops after `patience` bad epochs.
+
+    The weights kept are `kept_model`'s (default: the model being trained): a multi-task
+    trainer's auxiliary head is not part of the classifier that is saved.
+    """
 
     def __init__(
         self,
@@ -102,8 +106,10 @@ class DevEvaluation(keras.callbacks.Callback):
         *,
         keep_recent: int = 0,
         score: bool = True,
+        kept_model: keras.Model | None = None,
     ) -> None:
         super().__init__()
+        self.kept_model = kept_model
         self.score = score
         self.tagger = tagger
         self.dev = dev
@@ -141,10 +147,9 @@ class DevEvaluation(keras.callbacks.Callback):
             "dev": scores,
         }
         self.history.append(record)
-        # The tagger's classifier, not the model being trained: a multi-task trainer has
-        # an auxiliary head that is not saved.
+        kept = self.kept_model or self.model
         if self.keep_recent > 1:
-            self.recent_weights.append(self.tagger.model.get_weights())
+            self.recent_weights.append(kept.get_weights())
         print(
             f"epoch {epoch + 1}: loss {record['loss']:.4f}  "
             f"dev P {format_score(scores['precision'])} R {format_score(scores['recall'])} "
@@ -154,7 +159,7 @@ class DevEvaluation(keras.callbacks.Callback):
         )
         if self.best_epoch == 0 or best_f1_key(scores) > self.best_f1:
             self.best_f1, self.best_epoch = best_f1_key(scores), epoch + 1
-            self.best_weights = self.tagger.model.get_weights()
+            self.best_weights = kept.get_weights()
         elif epoch + 1 - self.best_epoch >= self.patience:
             self.model.stop_training = True
         if self.on_epoch is not None:
@@ -318,6 +323,7 @@ def fine_tune(
         on_epoch,
         keep_recent=0 if refit else settings.average_last,
         score=not refit,
+        kept_model=model,
     )
     fit_batches(
         trained,

@@ -37,6 +37,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from curation.adaptation import JOB_KIND_ADAPT
 from curation.database import app_data_dir
 from curation.jobs import Job, JobQueue, JobSignal, JobStatus
 from curation.promotion import PromotionPolicy
@@ -111,6 +112,17 @@ def adopt_existing_model(registry: Registry, folder: Path | None) -> Registratio
 # ---------------------------------------------------------------------------
 # The worker
 # ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _JobRun:
+    """A job ready to run: ``run`` returns its closing message and the model version it
+    made (None: none); ``kept`` says what a job that ends early leaves behind."""
+
+    run: Callable[[], tuple[str, str | None]]
+    kept: Callable[[], str]
+    failure: str  # the message's start when ``run`` raises
+    button: str  # the Training page's button that queues such a job again
 
 
 class Worker:
@@ -190,13 +202,22 @@ class Worker:
 
     def run_job(self, job: Job) -> Job:
         """Run a claimed job to its end; the job row says how it ended."""
-        from worker.progress import WORKER_STOPPING, JobStopped
-        from worker.training_job import JobRunner
-
         self.settings.log_dir.mkdir(parents=True, exist_ok=True)
         log_file = self.settings.log_dir / f"job-{job.id}.log"
         self.queue.record_inputs(job.id, log_file=str(log_file))
         job = self.queue.get(job.id)
+        run = self._adapt_job(job) if job.kind == JOB_KIND_ADAPT else self._training_job(job)
+        with (
+            job_log(log_file),
+            HeartbeatThread(self.queue, job.id, self.id, self.settings.heartbeat_s),
+        ):
+            logger.info("job %d started on %s (options %s)", job.id, self.device, job.options)
+            self._run_to_end(job, run)
+        return self.queue.get(job.id)
+
+    def _training_job(self, job: Job) -> _JobRun:
+        from worker.training_job import JobRunner
+
         runner = JobRunner(
             queue=self.queue,
             registry=self.registry,
@@ -212,37 +233,55 @@ class Worker:
             encoder_settings=self.encoder_settings,
             **({"load_encoder": self.load_encoder} if self.load_encoder else {}),
         )
-        with (
-            job_log(log_file),
-            HeartbeatThread(self.queue, job.id, self.id, self.settings.heartbeat_s),
-        ):
-            logger.info("job %d started on %s (options %s)", job.id, self.device, job.options)
-            try:
-                registration = runner.run()
-            except JobStopped as stopped:
-                self._end_stopped(
-                    job, stopped.signal, stopped.step, WORKER_STOPPING, runner.kept_in_service()
-                )
-            except Exception as error:
-                logger.exception("job %d failed", job.id)
-                self._finish(
-                    job,
-                    JobStatus.FAILED,
-                    error=f"{type(error).__name__}: {error}\n\n{traceback.format_exc()}",
-                    message=f"Training failed; {runner.kept_in_service()}.",
-                )
-            else:
-                prepare_serving_graph(registration.version.folder, registration.version.version)
-                outcome = "in service" if registration.promoted else "kept as a candidate"
-                message = f"Version {registration.version.version} {outcome}: {registration.note}."
-                logger.info("job %d: %s", job.id, message)
-                self._finish(
-                    job,
-                    JobStatus.SUCCEEDED,
-                    message=message,
-                    model_version=registration.version.version,
-                )
-        return self.queue.get(job.id)
+
+        def run() -> tuple[str, str | None]:
+            registration = runner.run()
+            prepare_serving_graph(registration.version.folder, registration.version.version)
+            outcome = "in service" if registration.promoted else "kept as a candidate"
+            version = registration.version.version
+            return f"Version {version} {outcome}: {registration.note}.", version
+
+        return _JobRun(run, runner.kept_in_service, "Training failed", "Retrain")
+
+    def _adapt_job(self, job: Job) -> _JobRun:
+        from worker.adapt_job import AdaptJobRunner
+
+        runner = AdaptJobRunner(
+            queue=self.queue,
+            collections=self.curation.collections,
+            registry_root=self.registry.root,
+            job=job,
+            worker=self.id,
+            encoder_spec=self.settings.encoder,
+            step_delay_s=self.settings.step_delay_s,
+            stopping=self.stop_event.is_set,
+            **({"load_encoder": self.load_encoder} if self.load_encoder else {}),
+        )
+        return _JobRun(
+            lambda: (runner.run(), None),
+            lambda: "no encoder was written",
+            "Adaptation failed",
+            "Adapt the encoder",
+        )
+
+    def _run_to_end(self, job: Job, run: _JobRun) -> None:
+        from worker.progress import WORKER_STOPPING, JobStopped
+
+        try:
+            message, version = run.run()
+        except JobStopped as stopped:
+            self._end_stopped(job, stopped.signal, stopped.step, WORKER_STOPPING, run)
+        except Exception as error:
+            logger.exception("job %d failed", job.id)
+            self._finish(
+                job,
+                JobStatus.FAILED,
+                error=f"{type(error).__name__}: {error}\n\n{traceback.format_exc()}",
+                message=f"{run.failure}; {run.kept()}.",
+            )
+        else:
+            logger.info("job %d: %s", job.id, message)
+            self._finish(job, JobStatus.SUCCEEDED, message=message, model_version=version)
 
     def _finish(self, job: Job, status: JobStatus, **outcome: str | None) -> None:
         self.queue.finish(job.id, status, worker=self.id, **outcome)
@@ -253,8 +292,9 @@ class Worker:
         signal_name: str,
         step: int,
         stopping: str,
-        kept: str = "the model in service is unchanged",
+        run: _JobRun,
     ) -> None:
+        kept = run.kept()
         if signal_name == JobSignal.CANCEL:
             logger.info("job %d cancelled after step %d", job.id, step)
             message = f"Cancelled after step {step}; {kept}."
@@ -265,7 +305,7 @@ class Worker:
                 job,
                 JobStatus.FAILED,
                 error=f"The worker was stopped during the job (after step {step}).",
-                message=f"Interrupted; {kept}. Click Retrain again.",
+                message=f"Interrupted; {kept}. Click {run.button} again.",
             )
         else:  # LOST: another worker reaped it as stale; the row is not ours to write
             logger.warning("job %d is no longer assigned to this worker; dropped it", job.id)
