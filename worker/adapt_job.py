@@ -89,7 +89,8 @@ class AdaptJobRunner:
         return (
             f"Encoder adapted on {options.collection} ({record['sentences']:,} lines, "
             f"{record['steps']} steps, masked-LM loss {record['final_mlm_loss']:.3f}): "
-            "train from it with Start from: the encoder."
+            "on the Training page, train from it with Start from: the pretrained encoder, "
+            "then Encoder."
         )
 
     def _write_text(self, collection: str, path: Path) -> Path:
