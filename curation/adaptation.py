@@ -31,7 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from curation.jobs import Job, JobOptionsError, JobStatus
+from curation.jobs import Job, JobOptionsError, JobStatus, check_known_options, options_where
 
 JOB_KIND_ADAPT = "adapt"
 ENCODERS_DIR = "encoders"
@@ -61,14 +61,8 @@ class AdaptJobOptions:
 
     @classmethod
     def from_json(cls, content: dict[str, Any], *, job_id: int | None = None) -> AdaptJobOptions:
-        where = f"job {job_id}" if job_id is not None else "job options"
-        unknown = sorted(set(content) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise JobOptionsError(
-                f"unknown option(s) {', '.join(unknown)}",
-                where=where,
-                fix=f"use only {', '.join(cls.__dataclass_fields__)}",
-            )
+        where = options_where(job_id)
+        check_known_options(cls, content, where)
         collection = content.get("collection")
         if not isinstance(collection, str) or not collection.strip():
             raise JobOptionsError(

@@ -252,14 +252,8 @@ class TrainJobOptions:
 
     @classmethod
     def from_json(cls, content: dict[str, Any], *, job_id: int | None = None) -> TrainJobOptions:
-        where = f"job {job_id}" if job_id is not None else "job options"
-        unknown = sorted(set(content) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise JobOptionsError(
-                f"unknown option(s) {', '.join(unknown)}",
-                where=where,
-                fix=f"use only {', '.join(cls.__dataclass_fields__)}",
-            )
+        where = options_where(job_id)
+        check_known_options(cls, content, where)
         options = cls(**content)
         if options.start_from not in START_POINTS:
             raise JobOptionsError(
@@ -316,6 +310,23 @@ class TrainJobOptions:
                 where=where,
                 fix=f"leave {replay_only} out, or use retrain_data=replay with start_from=serving",
             )
+
+
+def options_where(job_id: int | None) -> str:
+    """How an options error names its job: ``job 7``, or ``job options`` before it has one."""
+    return f"job {job_id}" if job_id is not None else "job options"
+
+
+def check_known_options(options_class: type, content: dict[str, Any], where: str) -> None:
+    """Refuse stored options that ``options_class`` (a dataclass) has no field for."""
+    fields = options_class.__dataclass_fields__  # type: ignore[attr-defined]
+    unknown = sorted(set(content) - set(fields))
+    if unknown:
+        raise JobOptionsError(
+            f"unknown option(s) {', '.join(unknown)}",
+            where=where,
+            fix=f"use only {', '.join(fields)}",
+        )
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from curation.service import Curation
 from tagger.bio import format_bio
 from tagger.model_folder import read_metadata
 from tests.tiny import TINY_RECIPE, tiny_corpus, tiny_encoder
-from tests.worker_helpers import on_step, write_tiny_data
+from tests.worker_helpers import on_step, tiny_worker_settings
 from worker.loop import Worker, WorkerSettings
 
 ABSTRACTS = [" ".join(sentence.words) for sentence in tiny_corpus()[:40]]
@@ -23,16 +23,7 @@ ABSTRACTS = [" ".join(sentence.words) for sentence in tiny_corpus()[:40]]
 
 @pytest.fixture
 def settings(tmp_path: Path, tiny_model_dir: Path) -> WorkerSettings:
-    return WorkerSettings(
-        app_data_dir=tmp_path / "app",
-        registry_dir=tmp_path / "models",
-        data_dir=write_tiny_data(tmp_path / "bio"),
-        max_steps=3,
-        epochs=1,
-        tolerance=100.0,
-        adopt_dir=tiny_model_dir,
-        heartbeat_s=0.2,
-    )
+    return tiny_worker_settings(tmp_path, adopt_dir=tiny_model_dir, epochs=1)
 
 
 def tiny_worker(settings: WorkerSettings, *, real_loader: bool = False) -> Worker:

@@ -21,7 +21,7 @@ from tagger.model_folder import load_model_folder
 from tagger.references import REGISTRY_DIR_ENV
 from tagger.tagger import Tagger
 from tests.tiny import TINY_RECIPE, tiny_encoder
-from tests.worker_helpers import on_step, write_tiny_data
+from tests.worker_helpers import on_step, tiny_worker_settings
 from training.recipes import FIRST_MODEL_WINDOWS
 from worker.loop import Worker, WorkerSettings
 from worker.progress import FIRST_MODEL_PHASE
@@ -33,16 +33,7 @@ SENTENCE = "patients developed hypotension after cocaine ."
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> WorkerSettings:
     """A worker over an empty registry (nothing to adopt) and the tiny BIO data."""
     monkeypatch.setenv(REGISTRY_DIR_ENV, str(tmp_path / "models"))  # for Tagger.load("current")
-    return WorkerSettings(
-        app_data_dir=tmp_path / "app",
-        registry_dir=tmp_path / "models",
-        data_dir=write_tiny_data(tmp_path / "bio"),
-        max_steps=4,
-        epochs=2,
-        tolerance=100.0,
-        adopt_dir=None,
-        heartbeat_s=0.2,
-    )
+    return tiny_worker_settings(tmp_path, max_steps=4)
 
 
 def tiny_worker(settings: WorkerSettings) -> Worker:

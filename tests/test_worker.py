@@ -19,7 +19,12 @@ from tagger.bio import Sentence
 from tagger.model_folder import read_metadata
 from tests.conftest import REPO_ROOT
 from tests.tiny import TINY_RECIPE, tiny_corpus, tiny_encoder
-from tests.worker_helpers import on_step, save_correction, worker_cli_args, write_tiny_data
+from tests.worker_helpers import (
+    on_step,
+    save_correction,
+    tiny_worker_settings,
+    worker_cli_args,
+)
 from worker.job_data import merge_corrections
 from worker.loop import Worker, WorkerSettings, main
 from worker.progress import JobProgressCallback
@@ -28,16 +33,7 @@ from worker.progress import JobProgressCallback
 @pytest.fixture
 def settings(tmp_path: Path, tiny_model_dir: Path) -> WorkerSettings:
     """A worker over a tmp app folder, tiny BIO data, and the tiny model to adopt."""
-    return WorkerSettings(
-        app_data_dir=tmp_path / "app",
-        registry_dir=tmp_path / "models",
-        data_dir=write_tiny_data(tmp_path / "bio"),
-        max_steps=3,
-        epochs=2,
-        tolerance=100.0,  # the tiny model's F1 is noise: always promote unless told not to
-        adopt_dir=tiny_model_dir,
-        heartbeat_s=0.2,
-    )
+    return tiny_worker_settings(tmp_path, adopt_dir=tiny_model_dir)
 
 
 def make_worker(settings: WorkerSettings) -> Worker:

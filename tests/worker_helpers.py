@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from curation.corrections import Correction, CorrectionsStore
 from curation.jobs import JobQueue, JobSignal
@@ -30,6 +31,25 @@ def worker_cli_args(settings: WorkerSettings) -> list[str]:
     ]
     args += [item for flag, value in optional if value is not None for item in (flag, str(value))]
     return args + (["--adopt", str(settings.adopt_dir)] if settings.adopt_dir else ["--no-adopt"])
+
+
+def tiny_worker_settings(tmp_path: Path, **changes: Any) -> WorkerSettings:
+    """A worker over a tmp app folder and registry and the tiny BIO data, capped at 3
+    steps of 2 epochs; tolerance 100 (the tiny model's F1 is noise: always promote unless
+    told not to). ``changes`` set any other field (e.g. ``adopt_dir``)."""
+    from worker.loop import WorkerSettings
+
+    settings = WorkerSettings(
+        app_data_dir=tmp_path / "app",
+        registry_dir=tmp_path / "models",
+        data_dir=write_tiny_data(tmp_path / "bio"),
+        max_steps=3,
+        epochs=2,
+        tolerance=100.0,
+        adopt_dir=None,
+        heartbeat_s=0.2,
+    )
+    return dataclasses.replace(settings, **changes)
 
 
 def write_tiny_data(folder: Path) -> Path:
