@@ -34,6 +34,15 @@ it was briefly the default, with exactly the settings of `--recipe no-context` (
 Models trained before 2026-12-02 ran through `model.fit`; later ones through `train_on_batch`
 (`training/fit_loop.py`: the same batches, optimizer and callbacks, in faster steps on this
 CPU).
+
+On 2026-12-03 the recipe levers of issue 12 ran on packed training windows (steps `packed`,
+`multitask`, `adapted`: each an 8-epoch run of about 25 minutes on these 2 cores, against
+an hour for the default recipe's windows), two of them side by side, one core each
+(`taskset`): their per-epoch seconds are those of one core shared with the other runs, and
+the epoch-time ratio comes from `--steps epoch_time_packed`, run alone before them. Adding
+the multi-task head and the encoder-adaptation job changed no default training, decoding or
+serving computation. The models under `models/` were trained again on this machine
+(`models/bench-queue/base` too), so the rows that name them were measured again.
 """
 
 MISSING = "_not measured yet: run `python -m benchmarks.run_all --steps {step}`_\n\n"
