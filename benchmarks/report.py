@@ -36,7 +36,7 @@ Models trained before 2026-12-02 ran through `model.fit`; later ones through `tr
 CPU).
 
 On 2026-12-03 the recipe levers of issue 12 ran on packed training windows (steps `packed`,
-`multitask`, `adapted`: each an 8-epoch run of about 25 minutes on these 2 cores, against
+`multitask`, `adapted`: each up to 8 epochs, about half an hour on these 2 cores, against
 an hour for the default recipe's windows), two of them side by side, one core each
 (`taskset`): their per-epoch seconds are those of one core shared with the other runs, and
 the epoch-time ratio comes from `--steps epoch_time_packed`, run alone before them. Adding
