@@ -144,3 +144,12 @@ def test_the_accuracy_table_adds_the_peer_trained_with_our_recipe_when_measured(
     results["default"] = {"test": {"viterbi": scores(78.0)}, "version": "v"}
     assert "the peer with its own: **+2.65 F1**" in accuracy_section(results)
     assert "(what our windows, decoding and serving add): **+0.75 F1**" in accuracy_section(results)
+
+
+def test_the_report_docstring_examples_run() -> None:
+    import doctest
+
+    from benchmarks import report
+
+    result = doctest.testmod(report, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 9 and result.failed == 0
