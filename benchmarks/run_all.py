@@ -219,6 +219,43 @@ def step_adapted(args: argparse.Namespace) -> None:
     train_and_score("adapted", args, flags, served_too=True, also={"adaptation": adaptation})
 
 
+def step_refit(args: argparse.Namespace) -> None:
+    """The default recipe trained once on train+devel for the epoch count the default
+    model's own devel-selected run chose (``best_epoch`` of ``results/default.json``):
+    the same recipe with twice the labelled sentences. It has no clean devel figure, so
+    its row carries the devel-selected run's and is scored on test only."""
+    default = load("default")
+    if default is None:
+        raise SystemExit("step refit: run --steps default first (it records the epoch count)")
+    epochs = default["training"]["best_epoch"]
+    out = MODELS / "bench-refit"
+    command = [
+        sys.executable, "-m", "training.train", "--out", str(out),
+        "--data-dir", str(args.data_dir), "--no-test", "--refit-epochs", str(epochs),
+    ]  # fmt: skip
+    reused = bool(args.reuse_trained) and (out / "model.json").is_file()
+    seconds = None if reused else run_logged(command)
+    metadata = json.loads((out / "model.json").read_text(encoding="utf-8"))
+    save(
+        "refit",
+        {
+            "command": display_command(command),
+            "reused_trained_model": reused,
+            "model_version": metadata["version"],
+            "wall_seconds": None if seconds is None else round(seconds, 1),
+            "epochs_chosen_by": {"model_version": default["version"], "best_epoch": epochs},
+            "train_sentences": metadata["training"]["train_sentences"],
+            "epoch_seconds": [record["seconds"] for record in metadata["training"]["history"]],
+            "training": recipe_summary(metadata["training"]),
+            "test_served": test_scores(out, args.data_dir, None, runtime="auto"),
+            "test": {
+                name: test_scores(out, args.data_dir, name, packed_context=None)
+                for name in DECODER_NAMES
+            },
+        },
+    )
+
+
 ADAPT_RECORD_KEYS = (
     "sentences", "sequences", "steps", "steps_per_epoch", "epochs", "final_mlm_loss",
     "loss_curve", "seconds", "resumed_at_steps",
@@ -773,6 +810,7 @@ STEPS: dict[str, Callable[[argparse.Namespace], None]] = {
     "retrain": step_retrain,
     "load": step_load,
     "queue": step_queue,
+    "refit": step_refit,
     "quick_retrain": step_quick_retrain,
     "app_paths": step_app_paths,
     "first_highlight": step_first_highlight,

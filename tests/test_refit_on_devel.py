@@ -64,3 +64,37 @@ def test_keep_selected_without_a_refit_is_refused_before_training(
         "python -m training.train: error: --keep-selected saves the devel-selected model of a "
         "refit. Fix: add --refit-on-devel, or drop --keep-selected.\n"
     )
+
+
+def test_refit_epochs_takes_the_count_from_an_earlier_run_and_trains_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    encoder_dir, data = tiny_training_folders(tmp_path)
+    out = tmp_path / "refit"
+    code = main(
+        ["--out", str(out), "--encoder", str(encoder_dir), "--data-dir", str(data),
+         "--epochs", "5", "--batch-size", "8", "--max-tokens", "32", "--context-tokens", "8",
+         "--refit-epochs", "2", "--no-test"]
+    )  # fmt: skip
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "refit on train and devel for 2 epochs" in err and "(chosen on devel)" not in err
+    refit = load_model_folder(out).metadata
+    assert refit.training["epochs"] == 2 == len(refit.training["history"])
+    assert refit.training["train_sentences"] == 40 + 10  # tiny_training_folders' splits
+    assert refit.training["refit"] == {
+        "on": ["train", "devel"],
+        "epochs": 2,
+        "selected_on_devel": None,
+    }
+    assert refit.metrics == {}
+
+
+def test_refit_epochs_with_refit_on_devel_is_refused_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["--out", str(tmp_path / "m"), "--refit-on-devel", "--refit-epochs", "3"])
+    assert code == 2
+    assert "--refit-epochs and --refit-on-devel both set the refit's epoch count" in (
+        capsys.readouterr().err
+    )

@@ -231,7 +231,36 @@ def refit_on_train_and_devel(
     run's (``training["refit"]``), which the ablation reads for the recipe. An
     `auxiliary` task trains on its train and devel labels too.
     """
-    epochs = selected.best_epoch
+    result = refit_for_epochs(
+        encoder, train, dev, settings, selected.best_epoch, verbose=verbose, auxiliary=auxiliary
+    )
+    selected_training = selected.tagger.info.training
+    result.tagger.info.training["refit"]["selected_on_devel"] = {
+        "best_epoch": selected.best_epoch,
+        "dev": selected.tagger.info.metrics.get("dev"),
+        "history": selected_training.get("history"),
+        "averaged": selected_training.get("averaged"),
+    }
+    return result
+
+
+def refit_for_epochs(
+    encoder: Encoder,
+    train: Sequence[Sentence],
+    dev: Sequence[Sentence],
+    settings: TrainSettings,
+    epochs: int,
+    *,
+    verbose: int | str = "auto",
+    auxiliary: AuxiliaryTask | None = None,
+) -> TrainResult:
+    """Train from `encoder` on train and devel together for `epochs` epochs, keeping the
+    last: `epochs` must come from a devel-selected run of the same recipe (this one's, or
+    an earlier one whose ``model.json`` records its ``best_epoch``), never from test.
+
+    Its ``training["refit"]`` says so; ``selected_on_devel`` is None until the caller
+    names the run that chose the count (:func:`refit_on_train_and_devel` does).
+    """
     refit_settings = dataclasses.replace(settings, epochs=epochs, patience=epochs, average_last=0)
     if auxiliary is not None:
         auxiliary = dataclasses.replace(auxiliary, train=[*auxiliary.train, *auxiliary.dev])
@@ -244,16 +273,10 @@ def refit_on_train_and_devel(
         refit=True,
         auxiliary=auxiliary,
     )
-    selected_training = selected.tagger.info.training
     result.tagger.info.training["refit"] = {
         "on": ["train", "devel"],
         "epochs": epochs,
-        "selected_on_devel": {
-            "best_epoch": selected.best_epoch,
-            "dev": selected.tagger.info.metrics.get("dev"),
-            "history": selected_training.get("history"),
-            "averaged": selected_training.get("averaged"),
-        },
+        "selected_on_devel": None,
     }
     return result
 
@@ -500,6 +523,12 @@ def build_parser() -> ArgumentParser:
         "count and save that model (it has no clean dev F1)",
     )
     parser.add_argument(
+        "--refit-epochs",
+        type=COUNT,
+        help="skip the devel-selected run: train on train+devel for N epochs, a count an "
+        "earlier devel-selected run of the same recipe chose (its model.json's best_epoch)",
+    )
+    parser.add_argument(
         "--keep-selected",
         type=Path,
         help="with --refit-on-devel: also save the devel-selected model to this folder",
@@ -535,13 +564,19 @@ def run(argv: Sequence[str] | None = None) -> int:
                 fix="add --refit-on-devel, or drop --keep-selected",
             )
         check_writable_destination(args.keep_selected)
+    if args.refit_epochs is not None and args.refit_on_devel:
+        raise TaggerError(
+            "--refit-epochs and --refit-on-devel both set the refit's epoch count",
+            fix="keep --refit-on-devel to choose it on devel in this run, or --refit-epochs "
+            "to take it from an earlier one",
+        )
     train = load_split("train", args.data_dir)[: args.max_train_sentences]
     dev = load_split("devel", args.data_dir)[: args.max_dev_sentences]
     auxiliary = (
         load_auxiliary_task(
             args.aux_labels,
             train,
-            dev if args.refit_on_devel else (),
+            dev if args.refit_on_devel or args.refit_epochs is not None else (),
             entity_type=args.aux_entity_type,
             weight=args.aux_weight,
         )
@@ -549,7 +584,13 @@ def run(argv: Sequence[str] | None = None) -> int:
         else None
     )
     encoder = load_encoder(args.encoder)
-    result = fine_tune(encoder, train, dev, settings, auxiliary=auxiliary)
+    if args.refit_epochs is not None:
+        print(f"refit on train and devel for {args.refit_epochs} epochs", file=sys.stderr)
+        result = refit_for_epochs(
+            encoder, train, dev, settings, args.refit_epochs, auxiliary=auxiliary
+        )
+    else:
+        result = fine_tune(encoder, train, dev, settings, auxiliary=auxiliary)
     data = {
         split: {
             "file": split_path(split, args.data_dir).name,
