@@ -153,3 +153,23 @@ def test_the_report_docstring_examples_run() -> None:
 
     result = doctest.testmod(report, optionflags=doctest.ELLIPSIS)
     assert result.attempted >= 9 and result.failed == 0
+
+
+def test_the_refit_row_comes_last_whatever_its_test_f1() -> None:
+    from benchmarks.report import ablation_section
+
+    viterbi = {"precision": 90.0, "recall": 90.0, "f1": 90.0, "n_gold": 10, "n_pred": 10}
+    refit = {"command": "refit", "train_sentences": 60,
+             "epochs_chosen_by": {"model_version": "v7", "best_epoch": 7},
+             "test": {"argmax": {"f1": 89.0}, "viterbi": viterbi}}  # fmt: skip
+    default = {"command": "d", "best_epoch": 7, "dev": {"f1": 78.0},
+               "training": {"learning_rate": 1e-4, "epochs": 8, "batch_size": 32,
+                            "windows": {"max_words": 30, "max_tokens": 128,
+                                        "context_tokens": 64, "cross_sentence": True}},
+               "test": {"argmax": {"f1": 77.0}, "viterbi": {**viterbi, "f1": 78.0}}}  # fmt: skip
+    section = ablation_section({"parity": None, "chunked": None, "nocontext": None,
+                                "default": default, "variants": None, "refit": refit})  # fmt: skip
+    rows = [line for line in section.splitlines() if line.startswith("| ")]
+    assert rows[-1].startswith("| default recipe refit on train+devel (60 sentences) for 7 epochs")
+    assert "(version `v7`) chose; not ranked" in rows[-1]
+    assert "| trained on | trained on | trained on | n/a | 7 (given) | 89.00 | 90.00 |" in rows[-1]
